@@ -1,0 +1,48 @@
+"""tfxai: explain Keras 3 image classifiers on TensorFlow.
+
+Explainers are classes whose instances are called on batches of images::
+
+    import tfxai
+    maps = tfxai.GradCAM(model)(images, targets=None)   # (N, H, W)
+
+See the README and ``../shared/design/SPEC.md`` for the conventions.
+"""
+
+from __future__ import annotations
+
+import keras as _keras
+
+if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment guard
+    raise ImportError(
+        f"tfxai needs the TensorFlow backend of Keras; KERAS_BACKEND is {_keras.backend.backend()!r}. "
+        "Set `KERAS_BACKEND=tensorflow` before importing keras."
+    )
+
+from tfxai import baselines, errors, image_ops, integrated_gradients, surgery  # noqa: E402
+from tfxai.attacks import fgsm, fgsm_perturbation, iterative_fgsm, pgd  # noqa: E402
+from tfxai.explainers import (  # noqa: E402
+    Explainer,
+    InputXGradient,
+    IntegratedGradients,
+    SmoothGrad,
+    VanillaGradient,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Explainer",
+    "VanillaGradient",
+    "InputXGradient",
+    "SmoothGrad",
+    "IntegratedGradients",
+    "fgsm",
+    "fgsm_perturbation",
+    "iterative_fgsm",
+    "pgd",
+    "baselines",
+    "errors",
+    "image_ops",
+    "integrated_gradients",
+    "surgery",
+]

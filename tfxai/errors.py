@@ -1,0 +1,37 @@
+"""The exceptions tfxai raises.
+
+Every error subclasses both :class:`TfxaiError` and the built-in exception a
+Python user would expect (``ValueError`` or ``TypeError``), so ``except
+ValueError`` keeps working. Messages say what was received, what was expected
+and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class TfxaiError(Exception):
+    """Base class of every error raised by tfxai."""
+
+
+class InvalidInputError(TfxaiError, ValueError):
+    """An argument has the right type but an unusable value (shape, range, NaN...)."""
+
+
+class InvalidTypeError(TfxaiError, TypeError):
+    """An argument has a type tfxai cannot use."""
+
+
+class LayerNotFoundError(TfxaiError, ValueError):
+    """A layer given by name or object is not part of the model."""
+
+
+class UnsupportedModelError(TfxaiError, ValueError):
+    """The model cannot be explained by a method.
+
+    Attributes:
+        layers: names of the offending layers, when the problem is layer-specific.
+    """
+
+    def __init__(self, message: str, layers: list[str] | tuple[str, ...] = ()):
+        super().__init__(message)
+        self.layers = list(layers)

@@ -1,0 +1,14 @@
+"""Explainer classes: ``maps = Explainer(model, ...)(images, targets=None)``."""
+
+from tfxai.explainers.base import AttributionExplainer, Explainer
+from tfxai.explainers.gradients import InputXGradient, SmoothGrad, VanillaGradient
+from tfxai.explainers.integrated_gradients import IntegratedGradients
+
+__all__ = [
+    "Explainer",
+    "AttributionExplainer",
+    "VanillaGradient",
+    "InputXGradient",
+    "SmoothGrad",
+    "IntegratedGradients",
+]

@@ -1,0 +1,64 @@
+"""Image operations in TensorFlow (no OpenCV/SciPy): blurring, resizing, normalising.
+
+Shared by baselines, CAM upsampling, metrics and plots.
+"""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+
+def gaussian_kernel(sigma: float, kernel_size: int | None = None, dtype: tf.DType = tf.float32) -> tf.Tensor:
+    """A normalised 1-D Gaussian kernel; size defaults to ``2 * ceil(3 sigma) + 1``."""
+    if kernel_size is None:
+        kernel_size = 2 * math.ceil(3.0 * sigma) + 1
+    x = tf.range(kernel_size, dtype=tf.float64) - (kernel_size - 1) / 2.0
+    kernel = tf.exp(-0.5 * tf.square(x / sigma))
+    return tf.cast(kernel / tf.reduce_sum(kernel), dtype)
+
+
+def gaussian_blur(images: tf.Tensor, sigma: float, kernel_size: int | None = None) -> tf.Tensor:
+    """Blur (N, H, W, C) images with a separable Gaussian, reflect padding (as torchvision).
+
+    The kernel is clipped to the image size so that reflection is defined.
+    """
+    images = tf.convert_to_tensor(images)
+    if sigma <= 0:
+        return images
+    height, width = images.shape[1], images.shape[2]
+    if kernel_size is None:
+        kernel_size = 2 * math.ceil(3.0 * sigma) + 1
+    limit = 2 * (min(height, width) - 1) + 1
+    kernel_size = min(kernel_size, limit if limit % 2 else limit - 1)
+    kernel = gaussian_kernel(sigma, kernel_size, images.dtype)
+    channels = images.shape[-1]
+    pad = kernel_size // 2
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="REFLECT")
+    vertical = tf.tile(tf.reshape(kernel, [kernel_size, 1, 1, 1]), [1, 1, channels, 1])
+    horizontal = tf.tile(tf.reshape(kernel, [1, kernel_size, 1, 1]), [1, 1, channels, 1])
+    blurred = tf.nn.depthwise_conv2d(padded, vertical, [1, 1, 1, 1], "VALID")
+    return tf.nn.depthwise_conv2d(blurred, horizontal, [1, 1, 1, 1], "VALID")
+
+
+def resize(maps: tf.Tensor, size: tuple[int, int], method: str = "bilinear") -> tf.Tensor:
+    """Resize (N, h, w) or (N, h, w, C) maps to `size` (half-pixel centres, no antialiasing)."""
+    maps = tf.convert_to_tensor(maps)
+    squeeze = maps.shape.rank == 3
+    if squeeze:
+        maps = maps[..., None]
+    if tuple(maps.shape[1:3]) != tuple(size):
+        dtype = maps.dtype
+        maps = tf.cast(tf.image.resize(maps, size, method=method), dtype)
+    return maps[..., 0] if squeeze else maps
+
+
+def minmax_normalize(maps: tf.Tensor, axis: tuple[int, ...] | None = None, eps: float = 1e-12) -> tf.Tensor:
+    """Scale each map to [0, 1] over `axis` (default: all but the batch axis); constant maps give 0."""
+    maps = tf.convert_to_tensor(maps)
+    if axis is None:
+        axis = tuple(range(1, maps.shape.rank))
+    low = tf.reduce_min(maps, axis=axis, keepdims=True)
+    high = tf.reduce_max(maps, axis=axis, keepdims=True)
+    return tf.math.divide_no_nan(maps - low, tf.maximum(high - low, eps) * tf.cast(high > low, maps.dtype))
