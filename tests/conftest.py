@@ -1,0 +1,62 @@
+"""Shared fixtures: seeds, float64 mode, the trained localisation CNN, the real ImageNet model."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from tests import models
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_session():
+    keras.utils.clear_session()
+    yield
+
+
+@pytest.fixture
+def float64():
+    """Run Keras in float64 for the test, restoring the previous floatx afterwards."""
+    previous = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+
+
+@pytest.fixture(scope="session")
+def localisation():
+    """(trained model ending in softmax, images, labels, masks) on held-out generated data."""
+    model = models.trained_localisation_cnn()
+    images, labels, masks = models.localisation_data(64, seed=123)
+    return model, images, labels, masks
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    if not models.REAL_MODEL.exists():
+        pytest.skip(f"needs ../shared/assets (not found at {models.ASSETS})")
+    return models.load_real_model()
+
+
+@pytest.fixture(scope="session")
+def real_samples():
+    if not models.SAMPLES.exists():
+        pytest.skip(f"needs ../shared/assets (not found at {models.ASSETS})")
+    return models.load_samples(8)
+
+
+def weights_snapshot(model):
+    """Copies of every weight and the config, to check a model is unchanged."""
+    return [np.array(w) for w in model.get_weights()], model.to_json()
+
+
+def assert_unchanged(model, snapshot):
+    weights, config = snapshot
+    now = model.get_weights()
+    assert len(now) == len(weights)
+    for a, b in zip(now, weights):
+        np.testing.assert_array_equal(a, b)
+    assert model.to_json() == config
