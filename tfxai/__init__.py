@@ -20,6 +20,7 @@ if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment g
 
 from tfxai import baselines, errors, image_ops, integrated_gradients, surgery  # noqa: E402
 from tfxai.attacks import fgsm, fgsm_perturbation, iterative_fgsm, pgd  # noqa: E402
+from tfxai.explainers.cam import EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM  # noqa: E402
 from tfxai.explainers import (  # noqa: E402
     Explainer,
     InputXGradient,
@@ -32,6 +33,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Explainer",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "XGradCAM",
+    "ScoreCAM",
+    "EigenCAM",
     "VanillaGradient",
     "InputXGradient",
     "SmoothGrad",

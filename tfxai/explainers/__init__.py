@@ -1,6 +1,7 @@
 """Explainer classes: ``maps = Explainer(model, ...)(images, targets=None)``."""
 
 from tfxai.explainers.base import AttributionExplainer, Explainer
+from tfxai.explainers.cam import CAM, EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM
 from tfxai.explainers.gradients import InputXGradient, SmoothGrad, VanillaGradient
 from tfxai.explainers.integrated_gradients import IntegratedGradients
 
@@ -11,4 +12,10 @@ __all__ = [
     "InputXGradient",
     "SmoothGrad",
     "IntegratedGradients",
+    "CAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "XGradCAM",
+    "ScoreCAM",
+    "EigenCAM",
 ]
