@@ -1,0 +1,89 @@
+"""A grid of images x explanation methods (the T-Grad paper's Fig. 1 layout)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from tfxai.errors import InvalidInputError
+from tfxai.plot import _core
+
+
+def method_grid(
+    images: Any,
+    maps: Mapping[str, Any],
+    *,
+    labels: Sequence[str] | None = None,
+    alpha: float = 0.5,
+    cmap: Any = None,
+    signed: Sequence[str] | bool = (),
+    clip_percentile: float | None = 99.0,
+    cell: float = 2.4,
+) -> Figure:
+    """One row per image: the image, then its map for every method as an overlay.
+
+    Args:
+        images: ``(N, H, W, C)`` images (any range :func:`tfxai.plot.overlay` accepts).
+        maps: ``{method name: (N, h, w) maps}`` in column order.
+        labels: one title per image for the image column (e.g. the predicted
+            class name and probability); default ``"image i"``.
+        alpha, cmap, clip_percentile: as in :func:`tfxai.plot.overlay`.
+        signed: names of the methods whose maps are signed (or True for all).
+        cell: size of one panel in inches.
+
+    Returns:
+        A figure with ``N x (1 + len(maps))`` axes; column titles are the
+        method names.
+    """
+    images = _core.to_numpy(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4:
+        raise InvalidInputError(f"`images` must be (N, H, W, C). Received shape {images.shape}.")
+    if not isinstance(maps, Mapping) or not maps:
+        raise InvalidInputError(
+            f"`maps` must be a non-empty dict {{method name: (N, H, W) maps}}. Received: {type(maps).__name__}."
+        )
+    n = images.shape[0]
+    arrays = {}
+    for name, value in maps.items():
+        array = _core.to_numpy(value)
+        if array.ndim == 2 and n == 1:
+            array = array[None]
+        if array.ndim != 3 or array.shape[0] != n:
+            raise InvalidInputError(
+                f"`maps[{name!r}]` must be (N, H, W) with N = {n} (one map per image). Received shape {array.shape}."
+            )
+        arrays[name] = array
+    if labels is not None:
+        _core.check_same_length("labels", labels, "images", images)
+    figure, axes = _core.new_figure(n, 1 + len(arrays), cell=cell)
+    for i in range(n):
+        rgb = _core.to_rgb(images[i], "images[i]")
+        axes[i, 0].imshow(rgb)
+        axes[i, 0].set_title(labels[i] if labels is not None else f"image {i}", fontsize=9)
+        for j, (name, array) in enumerate(arrays.items(), start=1):
+            is_signed = signed if isinstance(signed, bool) else name in signed
+            blended, _, _ = _core.blend(rgb, _core.to_map(array[i]), alpha=alpha, cmap=cmap,
+                                        signed=is_signed, clip_percentile=clip_percentile)
+            axes[i, j].imshow(blended)
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=10)
+    return figure
+
+
+def image_row(images: Sequence[Any], titles: Sequence[str] | None = None, *, cell: float = 2.6) -> Figure:
+    """Images side by side with optional titles (any range :func:`tfxai.plot.overlay` accepts)."""
+    images = list(images) if not isinstance(images, np.ndarray) else list(images)
+    if not images:
+        raise InvalidInputError("`images` is empty; pass at least one image.")
+    if titles is not None:
+        _core.check_same_length("titles", titles, "images", images)
+    figure, axes = _core.new_figure(1, len(images), cell=cell)
+    for k, image in enumerate(images):
+        axes[0, k].imshow(_core.to_rgb(image, f"images[{k}]"))
+        if titles is not None:
+            axes[0, k].set_title(titles[k], fontsize=10)
+    return figure
