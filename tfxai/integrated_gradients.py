@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 
-def alphas_for(m_steps: int = 50, method: str = "trapezoid") -> tf.Tensor:
+def alphas_for(m_steps: int = 50, method: str = "trapezoid", dtype: Any = tf.float32) -> tf.Tensor:
     """The interpolation constants: ``tf.linspace(0, 1, m_steps + 1)`` for the trapezoid rule.
 
     Riemann rules use ``m_steps`` alphas: ``k/m`` (left, ``k < m``), ``k/m``
@@ -52,7 +52,7 @@ def alphas_for(m_steps: int = 50, method: str = "trapezoid") -> tf.Tensor:
     """
     _validation.check_positive_int(m_steps, "m_steps")
     _validation.check_choice(method, "method", _integration.METHODS)
-    return tf.constant(_integration.rule(method, m_steps)[0], tf.float32)
+    return tf.constant(_integration.rule(method, m_steps)[0], dtype)
 
 
 def interpolate_images(baseline: Any, image: Any, alphas: Any) -> tf.Tensor:
@@ -119,7 +119,7 @@ def integrated_gradients(
     _validation.check_positive_int(batch_size, "batch_size")
     image = tf.convert_to_tensor(image, tf.float32) if not tf.is_tensor(image) else image
     baseline = tf.cast(baseline, image.dtype)
-    alphas = tf.cast(alphas_for(m_steps, method), image.dtype)
+    alphas = alphas_for(m_steps, method, image.dtype)
 
     gradient_batches = []
     for from_ in range(0, len(alphas), batch_size):

@@ -73,6 +73,8 @@ class Explainer:
         return f"{type(self).__name__}(model={self.model.name!r}, {args})"
 
     # ------------------------------------------------------ for subclasses
+    def check_inputs(self, images: tf.Tensor) -> None:
+        """Method-specific checks of a validated batch, run eagerly before tracing (raise errors here)."""
     def explain_batch(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
         """Pure-TF body: ``(N, H, W, C)`` images and ``(N,)`` targets (``-1`` = predicted) -> maps."""
         raise NotImplementedError
@@ -119,6 +121,7 @@ class Explainer:
     # --------------------------------------------------------------- plumbing
     def _run(self, name: str, body: Callable, images: Any, targets: Any) -> tf.Tensor:
         images = _validation.as_images(images, self.model)
+        self.check_inputs(images)
         parsed = _targets.parse_targets(targets, int(images.shape[0]), self.num_classes)
         if parsed is None:
             parsed = np.full((int(images.shape[0]),), PREDICTED, np.int32)

@@ -99,13 +99,18 @@ class IntegratedGradients(AttributionExplainer):
             return baselines.make(self.baseline, images, self.input_range, self.row_seed(seed, draw))
         if callable(self.baseline):
             return tf.cast(self.baseline(images), images.dtype)
-        try:
-            return tf.broadcast_to(tf.cast(self.baseline, images.dtype), tf.shape(images))
-        except (tf.errors.InvalidArgumentError, ValueError):
-            raise InvalidInputError(
-                f"`baseline` of shape {self.baseline.shape} cannot be broadcast to images of shape "
-                f"{tuple(images.shape)}."
-            ) from None
+        return tf.broadcast_to(tf.cast(self.baseline, images.dtype), tf.shape(images))
+
+    def check_inputs(self, images: tf.Tensor) -> None:
+        """Check that an array baseline broadcasts to `images` (eagerly, before tracing)."""
+        if isinstance(self.baseline, np.ndarray):
+            try:
+                np.broadcast_shapes(self.baseline.shape, tuple(images.shape))
+            except ValueError:
+                raise InvalidInputError(
+                    f"`baseline` of shape {self.baseline.shape} cannot be broadcast to images of shape "
+                    f"{tuple(images.shape)}. Pass a number, one image (H, W, C) or N images."
+                ) from None
 
     def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         targets = self.resolve_targets(images, targets)
