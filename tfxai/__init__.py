@@ -19,6 +19,7 @@ if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment g
     )
 
 from tfxai import baselines, errors, image_ops, integrated_gradients, surgery  # noqa: E402
+from tfxai import metrics  # noqa: E402
 from tfxai.attacks import fgsm, fgsm_perturbation, iterative_fgsm, pgd  # noqa: E402
 from tfxai.explainers.cam import EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM  # noqa: E402
 from tfxai.explainers import (  # noqa: E402
@@ -51,4 +52,5 @@ __all__ = [
     "image_ops",
     "integrated_gradients",
     "surgery",
+    "metrics",
 ]
