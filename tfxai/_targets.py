@@ -37,6 +37,11 @@ def parse_targets(targets: Any, num_images: int, num_classes: int) -> np.ndarray
             raise InvalidTypeError(
                 f"`targets` must be None, an int or a sequence of N ints. Received: {targets!r}."
             ) from None
+        if array.ndim == 2:
+            raise InvalidInputError(
+                f"`targets` must be class indices of shape (N,); received shape {array.shape}, "
+                "which looks one-hot. Pass `np.argmax(targets, axis=-1)` instead."
+            )
         if array.dtype.kind not in "iu":
             if array.dtype.kind == "f" and array.size and np.all(array == np.round(array)) and array.ndim == 1:
                 raise InvalidTypeError(
@@ -48,11 +53,6 @@ def parse_targets(targets: Any, num_images: int, num_classes: int) -> np.ndarray
             )
         if array.ndim == 0:
             array = np.full((num_images,), int(array), dtype=np.int64)
-        elif array.ndim == 2:
-            raise InvalidInputError(
-                f"`targets` must be class indices of shape (N,); received shape {array.shape}, "
-                "which looks one-hot. Pass `np.argmax(targets, axis=-1)` instead."
-            )
         elif array.ndim != 1:
             raise InvalidInputError(f"`targets` must have shape (N,); received shape {array.shape}.")
     if array.shape[0] != num_images:

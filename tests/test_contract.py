@@ -1,0 +1,90 @@
+"""The explainer contract, checked on every method (add a line to FACTORIES for a new one)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfxai
+from tests import models
+from tests.conftest import assert_unchanged, weights_snapshot
+
+FACTORIES = {
+    "VanillaGradient": lambda m, bs: tfxai.VanillaGradient(m, batch_size=bs),
+    "InputXGradient": lambda m, bs: tfxai.InputXGradient(m, batch_size=bs),
+    "SmoothGrad": lambda m, bs: tfxai.SmoothGrad(m, num_samples=6, seed=11, batch_size=bs),
+    "IntegratedGradients": lambda m, bs: tfxai.IntegratedGradients(m, num_steps=8, batch_size=bs),
+    "IntegratedGradients-uniform": lambda m, bs: tfxai.IntegratedGradients(
+        m, baseline="uniform", num_baseline_samples=2, num_steps=4, seed=5, batch_size=bs
+    ),
+}
+STOCHASTIC = {"SmoothGrad", "IntegratedGradients-uniform"}
+
+
+def _add(name, factory, stochastic=False):
+    FACTORIES[name] = factory
+    if stochastic:
+        STOCHASTIC.add(name)
+
+
+for _name in ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "EigenCAM", "FullGrad", "TGrad"):
+    if hasattr(tfxai, _name):
+        _add(_name, lambda m, bs, cls=getattr(tfxai, _name): cls(m, batch_size=bs) if "batch_size" in cls.__init__.__code__.co_varnames else cls(m))
+if hasattr(tfxai, "ScoreCAM"):
+    _add("ScoreCAM", lambda m, bs: tfxai.ScoreCAM(m, batch_size=bs))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return models.small_cnn((16, 16, 3), num_classes=5, softmax=True, seed=4)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(1).uniform(size=(5, 16, 16, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_contract(name, model, images):
+    snapshot = weights_snapshot(model)
+    explainer = FACTORIES[name](model, 64)
+    targets = [0, 1, 2, 3, 4]
+
+    maps = explainer(images, targets).numpy()
+    assert maps.shape == (5, 16, 16) and maps.dtype == np.float32
+    assert np.all(np.isfinite(maps)) and np.ptp(maps) > 0
+
+    np.testing.assert_allclose(explainer(tf.constant(images), targets), maps, rtol=1e-5, atol=1e-7)
+    one_at_a_time = FACTORIES[name](model, 1)(images, targets).numpy()
+    np.testing.assert_allclose(one_at_a_time, maps, rtol=1e-4, atol=1e-6)
+    order = [3, 0, 4, 1, 2]
+    permuted = explainer(images[order], np.array(targets)[order]).numpy()
+    np.testing.assert_allclose(permuted, maps[order], rtol=1e-4, atol=1e-6)
+
+    # one trace per input shape, whatever the batch size
+    assert explainer.trace_count == 1
+    explainer(images[:2], targets[:2])
+    assert explainer.trace_count == 1
+
+    assert_unchanged(model, snapshot)
+    assert np.allclose(model(images).numpy().sum(-1), 1.0, atol=1e-5)  # still ends in softmax
+
+
+@pytest.mark.parametrize("name", sorted(STOCHASTIC))
+def test_seeds_reproduce(name, model, images):
+    a = FACTORIES[name](model, 64)(images, 1).numpy()
+    b = FACTORIES[name](model, 64)(images, 1).numpy()
+    np.testing.assert_array_equal(a, b)
+    other = FACTORIES[name](model, 64)
+    other.seed = 999
+    assert not np.allclose(other(images, 1).numpy(), a)
+
+
+def test_unseeded_calls_differ(model, images):
+    explainer = tfxai.SmoothGrad(model, num_samples=3)
+    assert not np.allclose(explainer(images, 1).numpy(), explainer(images, 1).numpy())
+
+
+def test_float64_models_give_float64_maps(float64):
+    model, _, _ = models.linear_model((4, 4, 3), num_classes=2)
+    maps = tfxai.IntegratedGradients(model, num_steps=4)(np.ones((2, 4, 4, 3)) * 0.5, 1)
+    assert maps.dtype == tf.float64
