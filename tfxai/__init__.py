@@ -20,6 +20,9 @@ if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment g
 
 from tfxai import baselines, errors, image_ops, integrated_gradients, surgery  # noqa: E402
 from tfxai import metrics  # noqa: E402
+from tfxai.decomposition import Decomposition, decompose  # noqa: E402
+from tfxai.explainers.fullgrad import FullGrad  # noqa: E402
+from tfxai.explainers.tgrad import TGrad  # noqa: E402
 from tfxai.attacks import fgsm, fgsm_perturbation, iterative_fgsm, pgd  # noqa: E402
 from tfxai.explainers.cam import EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM  # noqa: E402
 from tfxai.explainers import (  # noqa: E402
@@ -33,6 +36,10 @@ from tfxai.explainers import (  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "decompose",
+    "Decomposition",
+    "FullGrad",
+    "TGrad",
     "Explainer",
     "GradCAM",
     "GradCAMPlusPlus",

@@ -203,6 +203,22 @@ def _without_activation(layer: keras.layers.Layer, input_shape: tuple) -> keras.
     return copy
 
 
+def split_activation(layer: keras.layers.Layer, input_shape: tuple) -> keras.layers.Layer:
+    """A snapshot copy of `layer` with a linear activation, to expose its pre-activation.
+
+    Apply ``layer.activation`` to the copy's output to get the layer's output
+    back. The copy holds copies of the weights taken now (the user's layer is
+    untouched); rebuild after training.
+    """
+    copy = _without_activation(layer, input_shape)
+    return copy
+
+
+def new_input(model: keras.Model) -> keras.KerasTensor:
+    """A fresh ``keras.Input`` like `model`'s (shape and dtype), to replay its graph on."""
+    return _new_input(model)
+
+
 def _strip_call(layer_to_strip: Any) -> CallFn:
     cache: dict[str, Any] = {}
 

@@ -4,6 +4,8 @@ from tfxai.explainers.base import AttributionExplainer, Explainer
 from tfxai.explainers.cam import CAM, EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM
 from tfxai.explainers.gradients import InputXGradient, SmoothGrad, VanillaGradient
 from tfxai.explainers.integrated_gradients import IntegratedGradients
+from tfxai.explainers.fullgrad import FullGrad
+from tfxai.explainers.tgrad import TGrad
 
 __all__ = [
     "Explainer",
@@ -18,4 +20,6 @@ __all__ = [
     "XGradCAM",
     "ScoreCAM",
     "EigenCAM",
+    "FullGrad",
+    "TGrad",
 ]

@@ -1,0 +1,448 @@
+"""Exact decomposition of a logit into input and bias terms (FullGrad, T-Grad).
+
+Every operation of a network is written as ``y = J_f(u) u + r`` with ``r`` the
+part of ``y`` that is not linear in the op's input ``u``: the bias of a
+convolution or dense layer, BatchNormalization's effective bias
+``beta - gamma * mean / sqrt(var + eps)``, a Rescaling offset, a Normalization's
+``-mean / sqrt(var)``, and the constant pieces of piecewise-linear activations
+(``6`` where a ReLU6 saturates, ``-negative_slope * threshold`` below a ReLU
+threshold). Chaining the ops gives, for the target logit ``s``,
+
+    s = sum(x * ds/dx) + sum over ops of sum(ds/dy * r)            (completeness)
+
+which is Eq. 6 of the T-Grad paper and the full-gradient decomposition of
+Srinivas & Fleuret (2019). For ReLU, LeakyReLU, pooling, padding, Add,
+Concatenate, Flatten, Reshape and Dropout at inference ``r = 0``, so they add
+no term. One forward and one backward pass give every term: the gradients of
+``s`` with respect to every op output ``y`` come from the same tape.
+
+Fused activations: for ``Conv2D(activation="relu")`` the post-ReLU output ``a``
+carries the bias term as ``(a > 0) * b * ds/da``, which equals ``b * ds/dz``
+(exact only because of the mask), so no copy is made. Other fused activations
+are split with :func:`tfxai.surgery.split_activation` (a weight snapshot taken
+when :func:`decompose` is called).
+
+Other nonlinearities (swish, sigmoid, gelu, Squeeze-Excitation ``Multiply``,
+LayerNormalization, a softmax in the middle, unknown layers and raw ops) are
+refused in ``mode="exact"`` with one :class:`~tfxai.errors.UnsupportedModelError`
+listing every offending layer. ``mode="linearize"`` keeps completeness by
+adding the linearisation residual ``r = f(u) - J_f(u) u`` of each such op as one
+more term; ``J_f(u) u`` comes from forward-mode autodiff
+(``tf.autodiff.ForwardAccumulator`` with ``u`` itself, all inputs for
+multi-input ops, as the tangent).
+
+References:
+    Srinivas, Fleuret (2019), "Full-Gradient Representation for Neural Network
+    Visualization", NeurIPS, arXiv:1905.00780.
+    Tran, Mai, Le, Le, "T-Grad: A Trustworthy Gradient Explanation for
+    Convolutional Neural Networks".
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfxai import _batching, _targets, _validation, surgery
+from tfxai.errors import UnsupportedModelError
+
+MODES = ("exact", "linearize")
+
+#: Layers that are linear maps without offset (r = 0 always).
+LINEAR_LAYERS: tuple[type, ...] = tuple(
+    getattr(keras.layers, name)
+    for name in (
+        "InputLayer", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D",
+        "Cropping3D", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D",
+        "AveragePooling2D", "AveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+        "GlobalMaxPooling3D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+        "GlobalAveragePooling3D", "Add", "Subtract", "Average", "Maximum", "Minimum", "Concatenate",
+        "Flatten", "Reshape", "Permute", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
+        "SpatialDropout3D", "GaussianDropout", "GaussianNoise", "AlphaDropout", "Identity",
+        "UpSampling1D", "UpSampling2D", "UpSampling3D", "LeakyReLU", "PReLU", "ActivityRegularization",
+    )
+    if hasattr(keras.layers, name)
+)
+
+#: Layers whose bias is added to their (pre-activation) output.
+BIASED_LAYERS: tuple[type, ...] = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv3D,
+    keras.layers.Conv2DTranspose,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Dense,
+)
+
+#: Activations with r = 0 everywhere (positively homogeneous, piecewise linear).
+_HOMOGENEOUS = ("linear", "relu", "leaky_relu")
+#: Activations that are piecewise linear with constant pieces (r != 0 somewhere).
+_PIECEWISE_CONSTANT = ("relu6",)
+
+
+class Site(NamedTuple):
+    """A place where a term enters the logit.
+
+    Attributes:
+        name: the layer path (``"backbone/conv1"``); ``":1"``... appended when
+            a shared layer is called again.
+        kind: ``"conv_bias"``, ``"dense_bias"``, ``"depthwise_bias"``,
+            ``"separable_bias"``, ``"batch_norm"``, ``"rescaling"``,
+            ``"normalization"``, ``"activation"`` (constants of a piecewise-linear
+            activation) or ``"linearized"`` (residual of a nonlinearity in
+            ``mode="linearize"``).
+        shape: the term's shape without the batch axis (``(h, w, c)``, or
+            ``(c,)`` for dense layers).
+    """
+
+    name: str
+    kind: str
+    shape: tuple
+
+
+class Term(NamedTuple):
+    """One signed term ``ds/dy * r`` of the decomposition; ``value`` has shape ``(N, *site.shape)``."""
+
+    name: str
+    kind: str
+    value: tf.Tensor
+
+
+class DecompositionResult(NamedTuple):
+    """The output of a :class:`Decomposition` on a batch.
+
+    Attributes:
+        logits: ``(N,)`` the target logits ``s``.
+        targets: ``(N,)`` int32 explained classes.
+        input_term: ``(N, H, W, C)`` ``x * ds/dx``.
+        terms: one :class:`Term` per site, in execution order.
+    """
+
+    logits: tf.Tensor
+    targets: tf.Tensor
+    input_term: tf.Tensor
+    terms: list
+
+    def total(self) -> tf.Tensor:
+        """``(N,)`` sum of the input term and every site term (equals `logits`)."""
+        return sum_terms(self.input_term, [t.value for t in self.terms])
+
+
+def sum_terms(input_term: tf.Tensor, values: list) -> tf.Tensor:
+    """Per-image sum of all terms, accumulated in the terms' dtype."""
+    total = tf.reduce_sum(input_term, axis=tf.range(1, tf.rank(input_term)))
+    for value in values:
+        total = total + tf.reduce_sum(tf.reshape(value, [tf.shape(value)[0], -1]), axis=1)
+    return total
+
+
+# --------------------------------------------------------------------------- layer rules
+def _activation_name(activation: Any) -> str | None:
+    try:
+        name = keras.activations.serialize(activation)
+    except Exception:
+        name = getattr(activation, "__name__", None)
+    if isinstance(name, dict):
+        name = name.get("config", name).get("name") if isinstance(name.get("config", name), dict) else None
+    return name
+
+
+def _relu_is_homogeneous(layer: keras.layers.ReLU) -> bool:
+    return layer.max_value is None and float(layer.threshold) == 0.0
+
+
+def linearization_residual(fn: Any, inputs: list) -> tf.Tensor:
+    """``r = f(u) - J_f(u) u`` with ``J_f(u) u`` from forward-mode autodiff (tangent = u).
+
+    `fn` maps the list `inputs` to one tensor; the residual is a constant for
+    the backward pass (``stop_gradient``). For an affine map it is the offset,
+    for a positively homogeneous map (ReLU) it is zero.
+    """
+    primals = [tf.stop_gradient(u) for u in inputs]
+    with tf.autodiff.ForwardAccumulator(primals, primals) as accumulator:
+        outputs = fn(primals)
+    jvp = accumulator.jvp(outputs, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return tf.stop_gradient(outputs - jvp)
+
+
+class _Hook:
+    """A :func:`surgery.replay` hook that records ``(site, y, r)`` for every term.
+
+    Used twice: symbolically at construction (to list sites and offending
+    layers, and to build activation-split copies; ``r`` is not computed) and
+    with real tensors inside the tape of every decomposition.
+    """
+
+    def __init__(self, mode: str, strip: Any | None, copies: dict, symbolic: bool):
+        self.mode = mode
+        self.strip = strip
+        self.copies = copies  # id(layer) -> linear copy, shared between passes
+        self.symbolic = symbolic
+        self.records: list = []  # (Site, y, r)
+        self.unsupported: list[str] = []
+        self._calls: dict[str, int] = {}
+
+    # -- helpers
+    def _name(self, path: str) -> str:
+        count = self._calls.get(path, 0)
+        self._calls[path] = count + 1
+        return path if count == 0 else f"{path}:{count}"
+
+    def _site(self, name: str, kind: str, y: Any, residual: Any) -> None:
+        """Record a site; `residual` is a zero-argument function giving r (broadcastable to y)."""
+        r = None if self.symbolic else tf.stop_gradient(tf.cast(residual(), y.dtype))
+        self.records.append((Site(name, kind, tuple(y.shape[1:])), y, r))
+
+    def _refuse_or_linearize(self, name: str, fn: Any, inputs: list) -> Any:
+        """A nonlinearity: refused in exact mode, a residual term in linearize mode."""
+        y = fn(inputs)
+        if self.mode == "exact":
+            self.unsupported.append(name)
+        elif inputs:
+            self._site(name, "linearized", y, lambda: linearization_residual(fn, inputs))
+        return y
+
+    def _activation(self, name: str, activation: Any, z: Any) -> Any:
+        act = _activation_name(activation)
+        if act in _HOMOGENEOUS:
+            return activation(z)
+        if act in _PIECEWISE_CONSTANT:
+            y = activation(z)
+            self._site(name, "activation", y, lambda: linearization_residual(lambda u: activation(u[0]), [z]))
+            return y
+        return self._refuse_or_linearize(name, lambda u: activation(u[0]), [z])
+
+    # -- the hook
+    def __call__(self, layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any:
+        name = self._name(_path or layer.name)
+        if getattr(layer, "_call_has_training_arg", False):
+            kwargs["training"] = False
+        if layer is self.strip:
+            if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
+                return args[0]
+            return self._biased(layer, name, args, kwargs, keep_activation=False)
+        if isinstance(layer, LINEAR_LAYERS):
+            return layer(*args, **kwargs)
+        if isinstance(layer, BIASED_LAYERS):
+            return self._biased(layer, name, args, kwargs, keep_activation=True)
+        for cls, kind in _AFFINE_ELEMENTWISE.items():
+            if isinstance(layer, cls):
+                # y = a * u + r elementwise: r is the layer applied to zeros.
+                y = layer(*args, **kwargs)
+                self._site(name, kind, y, lambda: layer(tf.zeros_like(args[0][:1]), **kwargs))
+                return y
+        if isinstance(layer, keras.layers.ReLU):
+            y = layer(*args, **kwargs)
+            if not _relu_is_homogeneous(layer):
+                self._site(name, "activation", y, lambda: linearization_residual(lambda u: layer(u[0]), [args[0]]))
+            return y
+        if isinstance(layer, keras.layers.Activation):
+            return self._activation(name, layer.activation, args[0])
+        flat = tf.nest.flatten(args)
+        return self._refuse_or_linearize(
+            name,
+            lambda u: layer(*tf.nest.pack_sequence_as(args, _repack(flat, u)), **kwargs),
+            [a for a in flat if _is_float_tensor(a)],
+        )
+
+    def _biased(self, layer: Any, name: str, args: Any, kwargs: Any, keep_activation: bool) -> Any:
+        kind = (
+            "dense_bias" if isinstance(layer, keras.layers.Dense)
+            else "separable_bias" if isinstance(layer, keras.layers.SeparableConv2D)
+            else "depthwise_bias" if isinstance(layer, keras.layers.DepthwiseConv2D)
+            else "conv_bias"
+        )
+        has_bias = getattr(layer, "use_bias", False)
+        act = _activation_name(layer.activation)
+        if act == "linear" or (act == "relu" and keep_activation):
+            y = layer(*args, **kwargs)
+            if has_bias:
+                if act == "relu":  # (a > 0) * b * ds/da == b * ds/dz: exact because of the mask
+                    self._site(name, kind, y, lambda: tf.cast(y > 0, y.dtype) * _bias(layer, y))
+                else:
+                    self._site(name, kind, y, lambda: _bias(layer, y))
+            return y
+        if id(layer) not in self.copies:
+            self.copies[id(layer)] = surgery.split_activation(layer, tuple(args[0].shape))
+        copy = self.copies[id(layer)]
+        z = copy(*args, **kwargs)
+        if has_bias:
+            self._site(name, kind, z, lambda: _bias(copy, z))
+        if not keep_activation:
+            return z
+        return self._activation(name + "/activation", layer.activation, z)
+
+    def after_model(self, model: Any, outputs: Any, path: str) -> Any:
+        return outputs
+
+
+_AFFINE_ELEMENTWISE = {
+    keras.layers.BatchNormalization: "batch_norm",
+    keras.layers.Rescaling: "rescaling",
+    keras.layers.Normalization: "normalization",
+}
+
+
+def _is_float_tensor(value: Any) -> bool:
+    return (tf.is_tensor(value) or keras.backend.is_keras_tensor(value)) and tf.as_dtype(value.dtype).is_floating
+
+
+def _repack(flat: list, tensors: list) -> list:
+    """Replace the floating tensors of `flat` by `tensors`, in order."""
+    it = iter(tensors)
+    return [next(it) if _is_float_tensor(a) else a for a in flat]
+
+
+def _bias(layer: Any, y: tf.Tensor) -> tf.Tensor:
+    """The layer's bias, shaped to broadcast against its output `y`."""
+    bias = tf.cast(tf.convert_to_tensor(layer.bias), y.dtype)
+    if getattr(layer, "data_format", "channels_last") == "channels_first":
+        bias = tf.reshape(bias, [-1] + [1] * (y.shape.rank - 2))
+    return bias
+
+
+# --------------------------------------------------------------------------- public object
+class Decomposition:
+    """A reusable exact decomposition of a classifier's logits.
+
+    ``d = tfxai.decompose(model); out = d(images, targets=None)`` gives the
+    target logit ``s``, the input term ``x * ds/dx`` and one signed term
+    ``ds/dy * r`` per site with ``s == out.total()`` (see the module docstring).
+
+    Args:
+        model: a functional or Sequential Keras classifier (nested models are
+            entered). It is never modified; a final softmax is skipped, so the
+            logits are decomposed.
+        mode: ``"exact"`` (piecewise-linear networks only; other layers are
+            refused) or ``"linearize"`` (each nonlinearity's residual
+            ``f(u) - J_f(u) u`` is one more term).
+        batch_size: images per forward/backward pass.
+
+    Raises:
+        UnsupportedModelError: in exact mode, listing every layer that is not
+            piecewise linear (attribute ``layers``).
+    """
+
+    def __init__(self, model: keras.Model, mode: str = "exact", batch_size: int = 32):
+        self.model = _validation.check_model(model)
+        self.mode = _validation.check_choice(mode, "mode", MODES)
+        self.batch_size = _validation.check_positive_int(batch_size, "batch_size")
+        if not surgery.is_graph_model(model):
+            raise UnsupportedModelError(
+                f"Decomposition needs a functional or Sequential model; {model.name!r} is a "
+                f"subclassed {type(model).__name__}. Rebuild it with the functional API."
+            )
+        self.num_classes = surgery.num_classes(model)
+        self._strip = surgery.final_layer(model) if surgery.ends_in_softmax(model) else None
+        self._copies: dict = {}
+        hook = self._hook(symbolic=True)
+        surgery.replay(model, surgery.new_input(model), hook)
+        if hook.unsupported:
+            raise UnsupportedModelError(
+                f"Model {model.name!r} is not piecewise linear, so its logits have no exact "
+                f"input + bias decomposition. Offending layers ({len(hook.unsupported)}): "
+                f"{hook.unsupported}. Use mode='linearize' to add each nonlinearity's "
+                "linearisation residual f(u) - J_f(u) u as one more term.",
+                layers=hook.unsupported,
+            )
+        self.sites: list[Site] = [site for site, _, _ in hook.records]
+        self._functions: dict = {}
+
+    def __repr__(self) -> str:
+        return f"Decomposition(model={self.model.name!r}, mode={self.mode!r}, sites={len(self.sites)})"
+
+    def _hook(self, symbolic: bool = False) -> _Hook:
+        return _Hook(self.mode, self._strip, self._copies, symbolic)
+
+    # -- in-graph core, shared with FullGrad and T-Grad
+    def forward(self, images: tf.Tensor) -> tuple[tf.Tensor, list]:
+        """Logits and ``[(Site, y, r), ...]`` with real tensors (call inside a tape)."""
+        hook = self._hook()
+        logits = surgery.replay(self.model, images, hook)
+        return logits, hook.records
+
+    def terms(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]:
+        """One forward and one backward pass: ``(logits s (N,), targets, input term, [term values])``.
+
+        ``targets == -1`` explains the predicted class of the row.
+        """
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            logits, records = self.forward(images)
+            targets = _targets_or_argmax(targets, logits)
+            scores = _targets.select_scores(logits, targets, "logit")
+        sources = [images] + [y for _, y, _ in records]
+        grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        values = [g * r for g, (_, _, r) in zip(grads[1:], records)]
+        return scores, targets, images * grads[0], values
+
+    # -- public
+    def __call__(self, images: Any, targets: Any = None) -> DecompositionResult:
+        """Decompose the target logits of `images` (N, H, W, C); see :class:`DecompositionResult`."""
+        images = _validation.as_images(images, self.model)
+        parsed = _targets.parse_targets(targets, int(images.shape[0]), self.num_classes)
+        if parsed is None:
+            parsed = np.full((int(images.shape[0]),), -1, np.int32)
+        fn = self._compiled(images)
+        scores, targets_out, input_term, values = fn(images, tf.constant(parsed, tf.int32))
+        terms = [Term(site.name, site.kind, value) for site, value in zip(self.sites, values)]
+        return DecompositionResult(scores, targets_out, input_term, terms)
+
+    def completeness_gap(self, images: Any, targets: Any = None) -> np.ndarray:
+        """``(N,)`` relative gap ``|s - sum of all terms| / max(|s|, 1)`` (0 up to rounding)."""
+        out = self(images, targets)
+        logits = out.logits.numpy().astype(np.float64)
+        return np.abs(logits - out.total().numpy()) / np.maximum(np.abs(logits), 1.0)
+
+    def _compiled(self, images: tf.Tensor) -> Any:
+        key = (tuple(images.shape[1:]), images.dtype.name)
+        if key not in self._functions:
+            shapes = self._site_shapes(tuple(images.shape[1:]))
+            dtype = images.dtype
+            spec = (
+                tf.TensorSpec([], dtype),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec(images.shape[1:], dtype),
+                [tf.TensorSpec(s, dtype) for s in shapes],
+            )
+
+            def run(images: tf.Tensor, targets: tf.Tensor) -> Any:
+                def chunk(index: tf.Tensor) -> Any:
+                    s, t, input_term, values = self.terms(tf.gather(images, index), tf.gather(targets, index))
+                    return s, t, input_term, [tf.cast(v, dtype) for v in values]
+
+                return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, spec)
+
+            self._functions[key] = tf.function(
+                run,
+                input_signature=[tf.TensorSpec((None, *images.shape[1:]), images.dtype), tf.TensorSpec((None,), tf.int32)],
+            )
+        return self._functions[key]
+
+    def _site_shapes(self, image_shape: tuple) -> list[tuple]:
+        if all(None not in site.shape for site in self.sites) and tuple(self.model.inputs[0].shape[1:]) == image_shape:
+            return [site.shape for site in self.sites]
+        hook = self._hook(symbolic=True)
+        surgery.replay(self.model, keras.Input(image_shape, dtype=self.model.inputs[0].dtype), hook)
+        return [site.shape for site, _, _ in hook.records]
+
+
+def _targets_or_argmax(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.where(targets < 0, predicted, tf.cast(targets, tf.int32))
+
+
+def decompose(model: keras.Model, mode: str = "exact", batch_size: int = 32) -> Decomposition:
+    """Build a reusable :class:`Decomposition` of `model`'s logits (see the module docstring).
+
+    Example::
+
+        d = tfxai.decompose(model)
+        out = d(images)                       # targets=None: predicted classes
+        out.logits, out.input_term, out.terms  # out.total() == out.logits
+    """
+    return Decomposition(model, mode=mode, batch_size=batch_size)
