@@ -113,6 +113,9 @@ def explain(args: argparse.Namespace, progress: Callable[[str], None]) -> dict:
     from tfxai import io, plot, surgery
 
     names = _registry.parse(args.methods)
+    missing = [str(p) for p in args.images if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"image file not found: {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     progress(f"loading model {args.model}")
     model, preprocess = load_model(args.model, args.weights)
     if args.preprocess != "auto":

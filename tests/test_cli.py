@@ -1,0 +1,108 @@
+"""The command line: demo end to end, explain on the real ImageNet model, one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests import models
+from tfxai import _registry, cli, demo
+
+
+def test_demo_quick_writes_figure_maps_and_summary(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--quick", "--out", str(out), "--methods", "vanilla,ig,gradcam"]) == 0
+    for name in ("demo_grid.png", "maps.npz", "summary.txt", "summary.json"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "demo_grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["test_accuracy"] > 0.8  # the shapes are learnable in seconds
+    assert set(summary["methods"]) == {"vanilla", "ig", "gradcam"}
+    # the shape covers ~6% of the image (~12% with the tolerance): chance is far below this
+    assert summary["methods"]["gradcam"]["pointing_game"] > 0.5
+    maps = np.load(out / "maps.npz")
+    assert maps["gradcam"].shape == maps["images"].shape[:3]
+    # the recorded hit rate is the pointing game of the saved maps
+    hits = demo.pointing_game(maps["ig"], maps["masks"])
+    assert hits.mean() == pytest.approx(summary["methods"]["ig"]["pointing_game"])
+    printed = capsys.readouterr().out
+    assert "[1/4]" in printed and "[4/4]" in printed and "pointing game" in printed
+    assert "test accuracy" in (out / "summary.txt").read_text()
+
+
+def test_make_shapes_masks_match_pixels():
+    images, labels, masks = demo.make_shapes(30, seed=3)
+    assert images.shape == (30, 32, 32, 3) and images.dtype == np.float32
+    assert set(np.unique(labels)) <= {0, 1, 2}
+    for image, mask in zip(images, masks):
+        assert mask.any()
+        assert image[mask].min() >= 0.7 - 1e-6 and image[~mask].max() <= 0.35 + 1e-6
+    # squares fill their bounding box, disks and triangles do not
+    square = masks[labels == 0][0]
+    rows, cols = np.nonzero(square)
+    assert square[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
+
+
+def test_pointing_game_tolerance():
+    maps = np.zeros((2, 8, 8))
+    maps[0, 2, 2] = 1.0  # on the object
+    maps[1, 5, 5] = 1.0  # two pixels away
+    masks = np.zeros((2, 8, 8), bool)
+    masks[:, 2:4, 2:4] = True
+    np.testing.assert_array_equal(demo.pointing_game(maps, masks, tolerance=0), [True, False])
+    np.testing.assert_array_equal(demo.pointing_game(maps, masks, tolerance=2), [True, True])
+
+
+def test_method_names_parse_and_reject():
+    assert _registry.parse("GradCAM, ig,Grad-CAM") == ["gradcam", "ig"]
+    assert "scorecam" not in _registry.parse("default")
+    assert "scorecam" in _registry.parse("all")
+    with pytest.raises(ValueError, match="Unknown method 'bogus'"):
+        _registry.parse("gradcam,bogus")
+
+
+def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    code = cli.main(["explain", str(tmp_path / "missing.jpg"), "--model", "MobileNetV2", "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.jpg" in err[0] and "Traceback" not in err[0]
+    assert cli.main(["demo", "--methods", "bogus", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Unknown method 'bogus'" in err[0]
+    with pytest.raises(FileNotFoundError):
+        cli.main(["--debug", "explain", str(tmp_path / "missing.jpg"), "--model", "MobileNetV2"])
+    image = tmp_path / "not_an_image.jpg"
+    image.write_text("hello")
+    assert cli.main(["explain", str(image), "--model", "NoSuchNet", "--out", str(tmp_path)]) == 2
+    assert "neither a model file nor a keras.applications name" in capsys.readouterr().err
+
+
+def test_input_range_of_preprocessing():
+    assert cli.input_range_of(None) == (0.0, 255.0)
+    assert cli.input_range_of(cli.preprocess_function("symmetric")) == (-1.0, 1.0)
+    low, high = cli.input_range_of(cli.preprocess_function("caffe"))
+    assert low == pytest.approx(-123.68) and high == pytest.approx(255 - 103.939)
+
+
+@pytest.mark.slow
+def test_explain_real_model_on_a_photo(tmp_path, monkeypatch):
+    if not models.REAL_MODEL.exists() or not models.SAMPLES.exists():
+        pytest.skip(f"needs ../shared/assets (not found at {models.ASSETS})")
+    keras_home = tmp_path / "keras"
+    import shutil
+
+    shutil.copytree(models.ASSETS / "keras", keras_home)
+    monkeypatch.setenv("KERAS_HOME", str(keras_home))
+    monkeypatch.setattr("tfxai.io._CLASS_INDEX", None)
+    photo = models.SAMPLES / "n01440764_tench.JPEG"
+    out = tmp_path / "explain"
+    code = cli.main(["explain", str(photo), "--model", str(models.REAL_MODEL), "--methods", "gradcam,vanilla", "--out", str(out)])
+    assert code == 0
+    assert (out / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    maps = np.load(out / "maps.npz")
+    assert maps["gradcam"].shape == (1, 224, 224) and maps["vanilla"].shape == (1, 224, 224)
+    assert maps["images"].shape == (1, 224, 224, 3)
+    assert int(maps["targets"][0]) == 0  # tench is class 0; the model gets it right
+    assert "tench" in (out / "predictions.txt").read_text()
