@@ -13,7 +13,9 @@ the values); preprocessed images with negative values are min-max scaled.
   :func:`baseline_comparison`: the TensorFlow Integrated Gradients tutorial figures.
 * :func:`layer_maps`: per-layer T-Grad maps (the paper's Fig. 2).
 * :func:`fgsm_triptych`: image, sign of the gradient, adversarial image.
-* :func:`insertion_deletion_curves`: metric curves with their AUCs.
+* :func:`insertion_deletion_curves`: metric curves with their AUCs (from arrays).
+* :func:`plot_curves`, :func:`plot_speed`, :func:`plot_sanity_grid`: figures of
+  :mod:`tfxai.evaluation` results (curves per method, time per image, sanity check).
 """
 
 from __future__ import annotations
@@ -46,10 +48,6 @@ __all__ = [
     "insertion_deletion_curves",
 ]
 
-try:  # the evaluation figures (owned by the metrics module) when present
-    from tfxai.plot import evaluation as _evaluation  # noqa: F401
-    from tfxai.plot.evaluation import *  # noqa: F401,F403
+from tfxai.plot.evaluation import plot_curves, plot_sanity_grid, plot_speed  # noqa: E402
 
-    __all__ += [n for n in getattr(_evaluation, "__all__", []) if n not in __all__]
-except ImportError:  # pragma: no cover - until tfxai/plot/evaluation.py exists
-    pass
+__all__ += ["plot_curves", "plot_speed", "plot_sanity_grid"]
