@@ -1,0 +1,67 @@
+"""Speed of the gradient methods on MobileNetV2 (weights=None, 224x224, batch 16).
+
+Prints ms/image for each method and the ratio IG(m steps) / ((m + 1) x one
+gradient pass), whose goal is <= 1.15. Run:
+
+    python benchmarks/bench_gradients.py [--batch 16] [--steps 50] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import keras
+import numpy as np
+
+import tfxai
+
+
+def timed(fn, repeats):
+    fn()  # trace + warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        np.asarray(result)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classifier_activation="softmax")
+    images = np.random.default_rng(0).uniform(-1, 1, size=(args.batch, 224, 224, 3)).astype("float32")
+    targets = np.arange(args.batch) % 1000
+    rows = args.batch * (args.steps + 1)
+    methods = {
+        "VanillaGradient": tfxai.VanillaGradient(model, batch_size=args.batch),
+        "InputXGradient": tfxai.InputXGradient(model, batch_size=args.batch),
+        f"SmoothGrad ({args.samples} samples)": tfxai.SmoothGrad(model, num_samples=args.samples, seed=0, batch_size=64),
+        f"IntegratedGradients ({args.steps} steps)": tfxai.IntegratedGradients(model, num_steps=args.steps, batch_size=64, input_range=(-1, 1)),
+    }
+    print(f"MobileNetV2 (weights=None) 224x224, batch {args.batch}, best of {args.repeats}")
+    print(f"| method | ms/image | s/batch |\n|---|---|---|")
+    seconds = {}
+    for name, explainer in methods.items():
+        seconds[name] = timed(lambda: explainer(images, targets), args.repeats)
+        print(f"| {name} | {1000 * seconds[name] / args.batch:.1f} | {seconds[name]:.2f} |", flush=True)
+
+    # One gradient pass over the same rows as IG, in the same chunks (64 rows): the IG cost floor.
+    one_pass = tfxai.VanillaGradient(model, batch_size=64)
+    path = np.repeat(images[:1], 64, axis=0)
+    per_row = timed(lambda: one_pass(path, 0), args.repeats) / 64
+    ig_name = f"IntegratedGradients ({args.steps} steps)"
+    ratio = seconds[ig_name] / (rows * per_row)
+    print(f"\none gradient pass: {1000 * per_row:.1f} ms/row (64-row chunks)")
+    print(f"IG({args.steps}) / ((m+1) x one gradient pass) = {ratio:.3f}  (goal <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()
