@@ -16,21 +16,17 @@ FACTORIES = {
     "IntegratedGradients-uniform": lambda m, bs: tfxai.IntegratedGradients(
         m, baseline="uniform", num_baseline_samples=2, num_steps=4, seed=5, batch_size=bs
     ),
+    "GradCAM": lambda m, bs: tfxai.GradCAM(m, batch_size=bs),
+    "GradCAMPlusPlus": lambda m, bs: tfxai.GradCAMPlusPlus(m, batch_size=bs),
+    "GradCAMPlusPlus-official": lambda m, bs: tfxai.GradCAMPlusPlus(m, variant="official", batch_size=bs),
+    "XGradCAM": lambda m, bs: tfxai.XGradCAM(m, batch_size=bs),
+    "ScoreCAM": lambda m, bs: tfxai.ScoreCAM(m, batch_size=bs),
+    "EigenCAM": lambda m, bs: tfxai.EigenCAM(m, batch_size=bs),
+    "FullGrad": lambda m, bs: tfxai.FullGrad(m, batch_size=bs),
+    "FullGrad-pytorch_grad_cam": lambda m, bs: tfxai.FullGrad(m, variant="pytorch_grad_cam", batch_size=bs),
+    "TGrad": lambda m, bs: tfxai.TGrad(m, batch_size=bs),
 }
 STOCHASTIC = {"SmoothGrad", "IntegratedGradients-uniform"}
-
-
-def _add(name, factory, stochastic=False):
-    FACTORIES[name] = factory
-    if stochastic:
-        STOCHASTIC.add(name)
-
-
-for _name in ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "EigenCAM", "FullGrad", "TGrad"):
-    if hasattr(tfxai, _name):
-        _add(_name, lambda m, bs, cls=getattr(tfxai, _name): cls(m, batch_size=bs) if "batch_size" in cls.__init__.__code__.co_varnames else cls(m))
-if hasattr(tfxai, "ScoreCAM"):
-    _add("ScoreCAM", lambda m, bs: tfxai.ScoreCAM(m, batch_size=bs))
 
 
 @pytest.fixture(scope="module")
