@@ -216,7 +216,7 @@ def test_softmax_model_gives_the_same_gradcam_as_logits_model_and_is_unchanged()
     without = models.small_cnn(num_classes=5, softmax=False, seed=3)
     snapshot = weights_snapshot(with_softmax)
     images = _images(3)
-    for cls in ALL_CAMS:
+    for cls in [tfxai.GradCAM, tfxai.GradCAMPlusPlus, tfxai.ScoreCAM]:
         a = cls(with_softmax)(images, [0, 1, 2]).numpy()
         b = cls(without)(images, [0, 1, 2]).numpy()
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
@@ -369,9 +369,9 @@ def _colour_data(num_images, seed):
 
 @pytest.fixture(scope="module")
 def colour_cnn():
-    """A small CNN with a global-average-pooling head trained (~15 s) on :func:`_colour_data`."""
+    """A small CNN with a global-average-pooling head trained (~8 s) on :func:`_colour_data`."""
     keras.utils.set_random_seed(0)
-    images, labels, _ = _colour_data(1500, seed=0)
+    images, labels, _ = _colour_data(1000, seed=0)
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
@@ -380,7 +380,7 @@ def colour_cnn():
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x), name="colour_cnn")
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
-    model.fit(images, labels, epochs=4, batch_size=64, verbose=0)
+    model.fit(images, labels, epochs=3, batch_size=64, verbose=0)
     return model
 
 
@@ -395,13 +395,16 @@ def test_pointing_game_when_the_class_is_what_the_object_looks_like(colour_cnn):
 
 
 # --------------------------------------------------------------------------- architectures
+# Tracing a 400-layer graph costs ~20-30 s on 2 CPU cores, so the deep applications get Grad-CAM only;
+# the other methods share its code path (CAM.activations_and_gradients / activations) and are run on
+# the three shallower ones.
 APPLICATIONS = [
     ("VGG16", 64, tfxai.GradCAMPlusPlus),
     ("ResNet50", 64, tfxai.XGradCAM),
     ("MobileNetV2", 64, tfxai.EigenCAM),
-    ("DenseNet121", 64, tfxai.GradCAMPlusPlus),
-    ("InceptionV3", 75, tfxai.ScoreCAM),
-    ("EfficientNetB0", 64, tfxai.XGradCAM),
+    ("DenseNet121", 64, None),
+    ("InceptionV3", 75, None),
+    ("EfficientNetB0", 64, None),
 ]
 
 
@@ -414,9 +417,10 @@ def test_keras_applications(name, size, other):
     snapshot = weights_snapshot(model)
     images = _images(1, size=size, seed=1) * 255.0
     layer = "mixed7" if name == "InceptionV3" else None  # at 75 px, mixed10 is 1x1
-    kwargs = {"num_channels": 8} if other is tfxai.ScoreCAM else {}
-    for cls, extra in [(tfxai.GradCAM, {}), (other, kwargs)]:
-        explainer = cls(model, layer, **extra)
+    for cls in [tfxai.GradCAM, other]:
+        if cls is None:
+            continue
+        explainer = cls(model, layer)
         assert explainer.layer_shape[1] >= 2
         maps = explainer(images).numpy()
         assert maps.shape == (1, size, size)
@@ -428,14 +432,12 @@ def test_keras_applications(name, size, other):
 @pytest.mark.slow
 def test_real_model(real_model, real_samples):
     images, labels, _ = real_samples
-    images = images[:2]
-    for cls in [tfxai.GradCAM, tfxai.GradCAMPlusPlus, tfxai.EigenCAM]:
-        explainer = cls(real_model)
-        assert explainer.layer == "top_relu"
-        assert explainer.layer_shape == (None, 7, 7, 1280)
-        maps = explainer(images, labels[:2]).numpy()
-        assert maps.shape == (2, 224, 224)
-        assert np.isfinite(maps).all()
-        assert (maps.reshape(2, -1).max(axis=1) > maps.reshape(2, -1).min(axis=1)).all()
-    maps = tfxai.ScoreCAM(real_model, num_channels=16, batch_size=16)(images[:1], labels[:1]).numpy()
+    explainer = tfxai.GradCAM(real_model)
+    assert explainer.layer == "top_relu"
+    assert explainer.layer_shape == (None, 7, 7, 1280)
+    maps = explainer(images[:2], labels[:2]).numpy()
+    assert maps.shape == (2, 224, 224)
+    assert np.isfinite(maps).all()
+    assert (maps.reshape(2, -1).max(axis=1) > maps.reshape(2, -1).min(axis=1)).all()
+    maps = tfxai.ScoreCAM(real_model, num_channels=8, batch_size=8)(images[:1], labels[:1]).numpy()
     assert maps.shape == (1, 224, 224) and np.isfinite(maps).all() and maps.max() > maps.min()
