@@ -377,8 +377,9 @@ class Decomposition:
             scores = _targets.select_scores(logits, targets, "logit")
         sources = [images] + [y for _, y, _ in records]
         grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        values = [g * r for g, (_, _, r) in zip(grads[1:], records)]
-        return scores, targets, images * grads[0], values
+        dtype = images.dtype  # terms in the input dtype, whatever the layers compute in
+        values = [tf.cast(g * r, dtype) for g, (_, _, r) in zip(grads[1:], records)]
+        return tf.cast(scores, dtype), targets, images * tf.cast(grads[0], dtype), values
 
     # -- public
     def __call__(self, images: Any, targets: Any = None) -> DecompositionResult:

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfxai import _batching, _targets, _validation, image_ops
+from tfxai import _batching, image_ops
 from tfxai.decomposition import Decomposition
 from tfxai.explainers.base import Explainer
 
