@@ -1,0 +1,218 @@
+"""Reproduce the T-Grad paper's evaluation (Table 1, Fig. 3-4, Fig. 6) on EfficientNet-Lite0.
+
+Model: the real ImageNet EfficientNet-Lite0 in ../shared/assets (raw [0, 255]
+pixels, preprocessing inside the model). Data: the 200 ImageNet sample photos
+(shorter side 256, centre crop 224). Target: each image's predicted class (the
+paper's protocol). CAMs on layer ``top_relu`` (7x7x1280).
+
+The run is resumable and chunked: images are processed in chunks of
+``--chunk`` photos, chunk by chunk for every method, and every (method, chunk)
+result is written to ``OUT/raw/`` as soon as it finishes. Rerunning skips
+finished pieces; ``--report`` only rebuilds the tables and figures.
+
+Usage (from the repository root)::
+
+    python benchmarks/reproduce_paper.py --num-images 200 --num-steps 16            # main table
+    python benchmarks/reproduce_paper.py --num-images 10 --num-steps 224 --tag fine \
+        --methods "T-Grad,Grad-CAM,Vanilla Gradient"                               # fine steps
+    python benchmarks/reproduce_paper.py --sanity --sanity-layers 6                 # Fig. 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+ASSETS = ROOT.parent / "shared" / "assets"
+MODEL_PATH = ASSETS / "models" / "efficientnet_lite0_imagenet.keras"
+SAMPLES = ASSETS / "imagenet_samples"
+LAYER = "top_relu"
+
+
+def method_factories(args):
+    """Name -> factory(model) for every method of the paper that tfxai provides, cheap ones first."""
+    import tfxai
+
+    table = [
+        ("Grad-CAM", "GradCAM", lambda cls, m: cls(m, layer=LAYER)),
+        ("Grad-CAM++", "GradCAMPlusPlus", lambda cls, m: cls(m, layer=LAYER)),
+        ("XGrad-CAM", "XGradCAM", lambda cls, m: cls(m, layer=LAYER)),
+        ("Eigen-CAM", "EigenCAM", lambda cls, m: cls(m, layer=LAYER)),
+        ("Vanilla Gradient", "VanillaGradient", lambda cls, m: cls(m)),
+        ("Input x Gradient", "InputXGradient", lambda cls, m: cls(m)),
+        ("T-Grad", "TGrad", lambda cls, m: cls(m)),
+        ("FullGrad", "FullGrad", lambda cls, m: cls(m)),
+        ("SmoothGrad", "SmoothGrad", lambda cls, m: cls(m, num_samples=args.smoothgrad_samples, seed=0, batch_size=16)),
+        ("Integrated Gradients", "IntegratedGradients", lambda cls, m: cls(m, num_steps=args.ig_steps, batch_size=16)),
+        ("Score-CAM", "ScoreCAM", lambda cls, m: cls(m, layer=LAYER, num_channels=args.scorecam_channels, batch_size=32)),
+    ]
+    available = {}
+    for name, cls_name, make in table:
+        cls = getattr(tfxai, cls_name, None)
+        if cls is not None:
+            available[name] = (lambda cls=cls, make=make: (lambda m: make(cls, m)))()
+    return available
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def combine(pieces):
+    """Pool (method, chunk) results: count-weighted means, pooled standard errors, curves, timing."""
+    from tfxai.evaluation.results import MethodResult
+
+    n = sum(p.num_images for p in pieces)
+    keys = set().union(*(p.means for p in pieces))
+    means, sems = {}, {}
+    for key in keys:
+        total = sum(p.num_images * p.means[key] for p in pieces)
+        squares = 0.0
+        for p in pieces:
+            sem = p.sems.get(key, float("nan"))
+            second = (sem**2 * (p.num_images - 1) if p.num_images > 1 and not math.isnan(sem) else 0.0) + p.means[key] ** 2
+            squares += p.num_images * second
+        mean = total / n
+        var = max(squares / n - mean**2, 0.0)
+        means[key], sems[key] = mean, math.sqrt(var / max(n - 1, 1))
+    curves = {}
+    for key in set().union(*(p.curves for p in pieces)):
+        length = len(pieces[0].curves[key])
+        curves[key] = [sum(p.num_images * p.curves[key][i] for p in pieces) / n for i in range(length)]
+    ms = sum(p.num_images * p.ms_per_image for p in pieces) / n
+    return MethodResult(pieces[0].name, n, ms, means, sems, curves)
+
+
+def build_report(out: Path, tag: str, order):
+    from tfxai.evaluation import EvaluationResults
+    from tfxai.evaluation.results import MethodResult
+
+    raw = out / f"raw_{tag}"
+    if not raw.exists():
+        return None
+    pieces, fractions, settings = {}, None, None
+    for path in sorted(raw.glob("*.json")):
+        data = json.loads(path.read_text())
+        result = MethodResult(**data["result"])
+        pieces.setdefault(result.name, []).append(result)
+        fractions, settings = data["fractions"], data["settings"]
+    if not pieces:
+        return None
+    names = [n for n in order if n in pieces] + [n for n in pieces if n not in order]
+    results = EvaluationResults({n: combine(pieces[n]) for n in names}, fractions, settings)
+    target = out / tag
+    results.save(target)
+    return results
+
+
+def run_evaluation(args, out: Path):
+    import numpy as np
+    import keras
+    import tfxai
+    from tfxai import evaluation
+
+    model = keras.saving.load_model(MODEL_PATH)
+    factories = method_factories(args)
+    names = [n for n in factories if not args.methods or n in args.methods]
+    print(f"methods: {names}", flush=True)
+    raw = out / f"raw_{args.tag}"
+    raw.mkdir(parents=True, exist_ok=True)
+    chunks = math.ceil(args.num_images / args.chunk)
+    explainers = {}
+    for chunk in range(chunks):
+        start = chunk * args.chunk
+        count = min(args.chunk, args.num_images - start)
+        dataset = evaluation.image_folder(SAMPLES, num_images=start + count).skip(start)
+        for name in names:
+            path = raw / f"{slug(name)}__{start:04d}.json"
+            if path.exists():
+                continue
+            if name not in explainers:
+                explainers[name] = factories[name](model)
+            tick = time.time()
+            results = evaluation.evaluate(
+                model, {name: explainers[name]}, dataset, num_steps=args.num_steps, auc=args.auc,
+                batch_size=args.batch_size, metric_batch_size=args.metric_batch_size, progress=False,
+            )
+            result = results.methods[name]
+            path.write_text(json.dumps({
+                "result": result.__dict__, "fractions": np.asarray(results.fractions).tolist(),
+                "settings": {**results.settings, "images": f"{start}..{start + count - 1}"},
+            }))
+            print(f"[{time.strftime('%H:%M:%S')}] {name} images {start}-{start + count - 1}: "
+                  f"ins {result.means['insertion']:.3f} del {result.means['deletion']:.3f} "
+                  f"AD {result.means['average_drop']:.1f} IC {result.means['increase_in_confidence']:.1f} "
+                  f"{result.ms_per_image:.0f} ms/img ({time.time() - tick:.0f} s)", flush=True)
+        build_report(out, args.tag, list(factories))
+
+
+def run_sanity(args, out: Path):
+    import numpy as np
+    import keras
+    from tfxai import evaluation, metrics
+    from tfxai.plot import evaluation as plots
+
+    model = keras.saving.load_model(MODEL_PATH)
+    factories = method_factories(args)
+    names = [n for n in (args.sanity_methods or ["Grad-CAM", "T-Grad", "FullGrad", "Vanilla Gradient", "Integrated Gradients"]) if n in factories]
+    images = np.stack([x.numpy() for x, _ in evaluation.image_folder(SAMPLES, num_images=args.sanity_images)])
+    target = out / "sanity"
+    target.mkdir(parents=True, exist_ok=True)
+    found = {}
+    rows = []
+    for name in names:
+        tick = time.time()
+        result = metrics.cascading_randomization(model, factories[name], images, layers=args.sanity_layers, seed=0, keep_maps=True)
+        found[name] = result
+        for layer, rho, ssim in zip(result.layers, result.spearman, result.ssim):
+            rows.append((name, layer, *[f"{v:.4f}" for v in rho], *[f"{v:.4f}" for v in ssim]))
+        print(f"[{time.strftime('%H:%M:%S')}] sanity {name}: {time.time() - tick:.0f} s; spearman last {result.spearman[-1]}", flush=True)
+        np.savez_compressed(target / f"{slug(name)}.npz", spearman=result.spearman, ssim=result.ssim, layers=np.array(result.layers))
+    n = len(images)
+    header = "method,layer," + ",".join(f"spearman_{i}" for i in range(n)) + "," + ",".join(f"ssim_{i}" for i in range(n))
+    (target / "sanity.csv").write_text(header + "\n" + "\n".join(",".join(r) for r in rows) + "\n")
+    for i in range(n):
+        plots.plot_sanity_grid(images[i], found, image_index=i).savefig(target / f"sanity_{i}.png", dpi=100, bbox_inches="tight")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--tag", default="main", help="name of the run (sub-folder)")
+    parser.add_argument("--num-images", type=int, default=200)
+    parser.add_argument("--chunk", type=int, default=50)
+    parser.add_argument("--num-steps", type=int, default=16)
+    parser.add_argument("--auc", default="trapezoid")
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--metric-batch-size", type=int, default=34)
+    parser.add_argument("--methods", type=lambda s: [m.strip() for m in s.split(",") if m.strip()], default=None)
+    parser.add_argument("--smoothgrad-samples", type=int, default=16)
+    parser.add_argument("--ig-steps", type=int, default=16)
+    parser.add_argument("--scorecam-channels", type=int, default=32)
+    parser.add_argument("--report", action="store_true", help="only rebuild tables and figures")
+    parser.add_argument("--sanity", action="store_true", help="cascading randomisation instead of the table")
+    parser.add_argument("--sanity-images", type=int, default=2)
+    parser.add_argument("--sanity-layers", type=int, default=6)
+    parser.add_argument("--sanity-methods", type=lambda s: [m.strip() for m in s.split(",")], default=None)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{platform.node()} {platform.processor() or platform.machine()} cpus={os.cpu_count()} python {platform.python_version()}", flush=True)
+    if args.report:
+        build_report(out, args.tag, list(method_factories(args)))
+    elif args.sanity:
+        run_sanity(args, out)
+    else:
+        run_evaluation(args, out)
+
+
+if __name__ == "__main__":
+    main()

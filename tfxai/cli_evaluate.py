@@ -1,0 +1,122 @@
+"""``python -m tfxai evaluate``: the evaluation protocol on a folder of images or a TFDS dataset.
+
+Example (the real model and photos of ../shared/assets)::
+
+    python -m tfxai evaluate --model ../shared/assets/models/efficientnet_lite0_imagenet.keras \
+        --images ../shared/assets/imagenet_samples --methods gradcam,vanilla \
+        --num-images 20 --num-steps 16 --out eval-out
+
+Writes ``results.csv``, ``results.md``, ``results.json``, ``curves.png``,
+``speed.png`` and ``README.md`` to ``--out`` and prints the Markdown table.
+Images are read as raw [0, 255] pixels (shorter side 256, centre crop to the
+model's input size), so the model must contain its preprocessing (as the
+EfficientNet-Lite0 asset does) unless ``--preprocess`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tfxai.errors import InvalidInputError
+
+CAM_CLASSES = ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "ScoreCAM", "EigenCAM")
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``evaluate`` sub-command to an argparse `subparsers` object."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="insertion/deletion, Average Drop, Increase in Confidence and speed of methods on a dataset",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="a saved .keras model (or a keras.applications name)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", help="folder of images with a labels CSV (filename,...,class_index,...)")
+    source.add_argument("--tfds", help="a TFDS dataset name, e.g. imagenet2012 (prepared from --manual-dir)")
+    parser.add_argument("--labels", default="labels.csv", help="labels CSV inside --images (default labels.csv)")
+    parser.add_argument("--manual-dir", default=None, help="TFDS manual download folder (e.g. ImageNet tars)")
+    parser.add_argument("--data-dir", default=None, help="TFDS data folder")
+    parser.add_argument("--split", default="validation", help="TFDS split (default validation)")
+    parser.add_argument("--methods", default="default", help="comma-separated methods, 'default' or 'all'")
+    parser.add_argument("--layer", default=None, help="CAM layer name (default: the last 4-D layer)")
+    parser.add_argument("--num-images", type=int, default=None, help="evaluate the first N images")
+    parser.add_argument("--num-steps", type=int, default=224, help="insertion/deletion steps (default 224)")
+    parser.add_argument("--auc", choices=("trapezoid", "mean_of_steps"), default="trapezoid",
+                        help="AUC rule: trapezoid over n+1 points (RISE) or the paper's mean of the n steps")
+    parser.add_argument("--baseline", default="blur", help="insertion/deletion substrate: blur (default), zero or a number")
+    parser.add_argument("--targets", choices=("predicted", "label"), default="predicted")
+    parser.add_argument("--batch-size", type=int, default=16, help="images per explained batch (default 16)")
+    parser.add_argument("--metric-batch-size", type=int, default=64, help="perturbed images per model call")
+    parser.add_argument("--preprocess", default="none", help="pixel transform before the model (see `explain`)")
+    parser.add_argument("--input-range", default=None,
+                        help="valid input range for baselines, LOW,HIGH (default: derived from --preprocess)")
+    parser.add_argument("--quick", action="store_true", help="fewer SmoothGrad samples / IG steps")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--out", default="tfxai-evaluation", help="output folder (default ./tfxai-evaluation)")
+    parser.set_defaults(func=run, command="evaluate")
+    return parser
+
+
+def _baseline(text: str) -> Any:
+    if text in ("blur", "zero"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidInputError(f"--baseline must be 'blur', 'zero' or a number. Received: {text!r}.") from None
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidInputError(f"--input-range must be LOW,HIGH. Received: {text!r}.") from None
+    return low, high
+
+
+def build_explainers(model: Any, methods: str, layer: str | None, input_range: tuple, quick: bool) -> dict:
+    """``{title: explainer}`` for the methods named on the command line."""
+    import tfxai
+    from tfxai import _registry
+
+    explainers = {}
+    for name in _registry.parse(methods):
+        method = _registry.METHODS[name]
+        kwargs = method.kwargs(tuple(input_range), quick)
+        if layer is not None and method.class_name in CAM_CLASSES:
+            kwargs["layer"] = layer
+        explainers[method.title] = getattr(tfxai, method.class_name)(model, **kwargs)
+    return explainers
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation described by `args`; returns 0 on success."""
+    from tfxai import evaluation
+    from tfxai.cli import input_range_of, load_model, preprocess_function
+
+    model, app_preprocess = load_model(args.model)
+    size = model.inputs[0].shape[1] or 224
+    if args.images:
+        dataset = evaluation.image_folder(args.images, args.labels, size=size, resize_to=max(256, size), num_images=args.num_images)
+    else:
+        dataset = evaluation.tfds_dataset(
+            args.tfds, split=args.split, manual_dir=args.manual_dir, data_dir=args.data_dir, size=size,
+            resize_to=max(256, size), num_images=args.num_images,
+        )
+    preprocess = app_preprocess or preprocess_function(args.preprocess)
+    if preprocess is not None:
+        dataset = evaluation.preprocessed(dataset, preprocess)
+    input_range = _range(args.input_range) if args.input_range else input_range_of(preprocess)
+    explainers = build_explainers(model, args.methods, args.layer, input_range, args.quick)
+    results = evaluation.evaluate(
+        model, explainers, dataset, num_steps=args.num_steps, auc=args.auc, baseline=_baseline(args.baseline),
+        targets=args.targets, batch_size=args.batch_size, metric_batch_size=args.metric_batch_size,
+        progress=not args.no_progress,
+    )
+    out = evaluation.write_report(results, Path(args.out), title=f"Evaluation of {Path(args.model).name}")
+    print(results.to_markdown())
+    print(f"written to {out}")
+    return 0

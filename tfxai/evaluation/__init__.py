@@ -1,0 +1,23 @@
+"""Evaluation of explainers on datasets: streaming runner, loaders, result tables and reports.
+
+    results = tfxai.evaluation.evaluate(model, {"Grad-CAM": tfxai.GradCAM(model)}, dataset)
+    results.save("out/")   # results.csv, results.md, results.json, curves.png, speed.png
+"""
+
+from tfxai.evaluation.data import center_crop, image_folder, preprocessed, read_labels, tfds_dataset
+from tfxai.evaluation.report import write_report
+from tfxai.evaluation.results import EvaluationResults, MethodResult
+from tfxai.evaluation.runner import METRICS, evaluate
+
+__all__ = [
+    "evaluate",
+    "METRICS",
+    "EvaluationResults",
+    "MethodResult",
+    "image_folder",
+    "tfds_dataset",
+    "center_crop",
+    "read_labels",
+    "preprocessed",
+    "write_report",
+]
