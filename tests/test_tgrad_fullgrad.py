@@ -67,7 +67,7 @@ def test_layer_maps_recombine_to_tgrad(bn_cnn):
     assert [name for name, _, _ in layers] == ["input", "conv1", "bn1", "conv2", "bn2", "conv3", "relu6"]
     maps = explainer(images, TARGETS).numpy()
     total = sum(m.numpy() * s.numpy()[:, None, None] for _, m, s in layers)
-    np.testing.assert_allclose(total, maps, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(total, maps, **MAP_TOL)
     for (name, layer_map, scores), term in zip(layers, [input_term, *spatial]):
         np.testing.assert_allclose(scores.numpy(), np.maximum(term.sum(axis=(1, 2, 3)), 0.0), rtol=1e-9, atol=1e-12)
         positive = np.maximum(term, 0).sum(axis=(1, 2, 3)) > 0
@@ -77,7 +77,7 @@ def test_layer_maps_recombine_to_tgrad(bn_cnn):
     authors = sum(m.numpy() * np.maximum(s.numpy() / logits, 0)[:, None, None] for _, m, s in layers)
     positive = logits > 0
     assert positive.any() and not positive.all()
-    np.testing.assert_allclose(authors[positive], (maps / logits[:, None, None])[positive], rtol=1e-9)
+    np.testing.assert_allclose(authors[positive], (maps / logits[:, None, None])[positive], **MAP_TOL)
 
 
 def _pointing_accuracy(maps, masks):

@@ -62,23 +62,23 @@ class FullGrad(Explainer):
 
 
 def fullgrad_map(terms: list, size: tuple, variant: str = "official") -> tf.Tensor:
-    """Combine ``(N, h, w, c)`` signed terms into an ``(N, H, W)`` FullGrad map."""
-    total = 0.0
+    """Combine ``(N, h, w, c)`` signed terms into an ``(N, H, W)`` FullGrad map.
+
+    Upsampling is linear, so the normalised maps of all terms with the same
+    size are summed first and upsampled once per distinct size (the result is
+    the per-layer definition; it only saves work).
+    """
+    groups: dict = {}
     for term in terms:
         magnitude = tf.abs(term)
-        if variant == "official":
-            low = tf.reduce_min(magnitude, axis=[1, 2, 3], keepdims=True)
-            shifted = magnitude - low
-            high = tf.reduce_max(shifted, axis=[1, 2, 3], keepdims=True)
-            normalised = tf.reduce_sum(shifted / (high + 1e-6), axis=-1)
-            total += image_ops.resize(normalised, size)
-        else:
-            low = tf.reduce_min(magnitude, axis=[1, 2], keepdims=True)
-            shifted = magnitude - low
-            high = tf.reduce_max(shifted, axis=[1, 2], keepdims=True)
-            total += tf.reduce_sum(image_ops.resize(shifted / (high + 1e-7), size), axis=-1)
+        axes = [1, 2, 3] if variant == "official" else [1, 2]  # jointly / per channel
+        shifted = magnitude - tf.reduce_min(magnitude, axis=axes, keepdims=True)
+        eps = 1e-6 if variant == "official" else 1e-7
+        normalised = tf.reduce_sum(shifted / (tf.reduce_max(shifted, axis=axes, keepdims=True) + eps), axis=-1)
+        key = tuple(normalised.shape[1:3])
+        groups[key] = groups[key] + normalised if key in groups else normalised
+    total = tf.add_n([image_ops.resize(maps, size) for maps in groups.values()])
     if variant == "official":
         return total
-    low = tf.reduce_min(total, axis=[1, 2], keepdims=True)
-    shifted = total - low
+    shifted = total - tf.reduce_min(total, axis=[1, 2], keepdims=True)
     return shifted / (tf.reduce_max(shifted, axis=[1, 2], keepdims=True) + 1e-7)

@@ -57,8 +57,8 @@ class TGrad(Explainer):
         size = tuple(images.shape[1:3])
 
         def chunk(index: tf.Tensor) -> tf.Tensor:
-            maps, scores = self._layer_maps(tf.gather(images, index), tf.gather(targets, index))
-            return tf.add_n([m * s[:, None, None] for m, s in zip(maps, scores)])
+            _, _, input_term, values = self.decomposition.terms(tf.gather(images, index), tf.gather(targets, index))
+            return tgrad_map([input_term] + [v for v in values if v.shape.rank == 4], size)
 
         return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, tf.TensorSpec(size, images.dtype))
 
@@ -92,3 +92,32 @@ def normalized_upsample(maps: tf.Tensor, size: tuple) -> tf.Tensor:
     """``phi``: bilinear upsampling of ``(N, h, w)`` maps to `size`, divided by the map's sum."""
     up = image_ops.resize(maps, size)
     return up / (tf.reduce_sum(up, axis=[1, 2], keepdims=True) + EPSILON)
+
+
+def tgrad_map(terms: list, size: tuple) -> tf.Tensor:
+    """Eq. 8 for ``(N, h, w, c)`` signed terms (the input term first): ``(N, H, W)`` map.
+
+    Bilinear upsampling is linear, so ``sum(up(S))`` is ``sum(S * W)`` with
+    ``W`` the upsampling's adjoint applied to ones, and the weighted maps of
+    all terms with the same size are added before a single upsampling; the
+    result equals ``sum_i phi(S_i) * score_i`` term by term, with one resize per
+    distinct feature-map size instead of one per layer.
+    """
+    groups: dict = {}
+    for term in terms:
+        maps = tf.reduce_sum(tf.nn.relu(term), axis=-1)
+        score = tf.nn.relu(tf.reduce_sum(term, axis=[1, 2, 3]))
+        key = tuple(maps.shape[1:3])
+        mass = tf.reduce_sum(maps * upsampling_mass(key, size, maps.dtype), axis=[1, 2])
+        weighted = maps * (score / (mass + EPSILON))[:, None, None]
+        groups[key] = groups[key] + weighted if key in groups else weighted
+    return tf.add_n([image_ops.resize(maps, size) for maps in groups.values()])
+
+
+def upsampling_mass(small: tuple, size: tuple, dtype: tf.DType) -> tf.Tensor:
+    """``W (h, w)`` with ``sum(resize(S, size)) == sum(S * W)`` for every map ``S`` of shape `small`."""
+    ones = tf.ones([1, *small], dtype)
+    with tf.GradientTape() as tape:
+        tape.watch(ones)
+        total = tf.reduce_sum(image_ops.resize(ones, size))
+    return tape.gradient(total, ones)[0]

@@ -1,0 +1,62 @@
+"""Time T-Grad and FullGrad against one vanilla-gradient pass (SPEC goal: <= 1.3x).
+
+Usage: python benchmarks/bench_decomposition.py [--batch 16] [--repeats 3] [--models MobileNetV2 VGG16]
+
+Models are keras.applications with weights=None (224x224, 1000 classes, logits
+explained); biases and BN statistics are randomised so that no term is
+trivially zero. Each explainer is called once to trace, then timed over
+`repeats` calls on the same batch; the table gives milliseconds per image and
+the ratio to the vanilla gradient.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import keras
+import numpy as np
+
+import tfxai
+from tests import models as test_models
+
+APPLICATIONS = {"MobileNetV2": keras.applications.MobileNetV2, "VGG16": keras.applications.VGG16}
+
+
+def time_explainer(explainer, images, repeats):
+    explainer(images).numpy()  # trace + warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        explainer(images).numpy()
+    return (time.perf_counter() - start) / repeats / len(images) * 1000.0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=list(APPLICATIONS))
+    args = parser.parse_args(argv)
+    images = np.random.default_rng(0).uniform(-1, 1, size=(args.batch, 224, 224, 3)).astype("float32")
+    rows = []
+    for name in args.models:
+        model = APPLICATIONS[name](weights=None, classifier_activation=None)
+        test_models.randomize_biases_and_bn(model)
+        methods = {
+            "vanilla gradient": tfxai.VanillaGradient(model, output="logit", batch_size=args.batch),
+            "T-Grad": tfxai.TGrad(model, batch_size=args.batch),
+            "FullGrad": tfxai.FullGrad(model, batch_size=args.batch),
+        }
+        times = {method: time_explainer(e, images, args.repeats) for method, e in methods.items()}
+        for method, ms in times.items():
+            rows.append((name, method, ms, ms / times["vanilla gradient"]))
+            print(f"{name:12s} {method:17s} {ms:9.1f} ms/image  {ms / times['vanilla gradient']:5.2f}x", flush=True)
+    print(f"\nbatch {args.batch}, {args.repeats} timed calls after one warm-up\n")
+    print("| model | method | ms/image | ratio to vanilla gradient |")
+    print("|---|---|---|---|")
+    for name, method, ms, ratio in rows:
+        print(f"| {name} | {method} | {ms:.1f} | {ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
