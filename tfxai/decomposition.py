@@ -144,11 +144,9 @@ def sum_terms(input_term: tf.Tensor, values: list) -> tf.Tensor:
 def _activation_name(activation: Any) -> str | None:
     try:
         name = keras.activations.serialize(activation)
-    except Exception:
-        name = getattr(activation, "__name__", None)
-    if isinstance(name, dict):
-        name = name.get("config", name).get("name") if isinstance(name.get("config", name), dict) else None
-    return name
+    except Exception:  # custom activations are unknown, hence refused
+        return None
+    return name if isinstance(name, str) else None
 
 
 def _relu_is_homogeneous(layer: keras.layers.ReLU) -> bool:
