@@ -63,6 +63,7 @@ def method_factories(args):
 
 
 def slug(name: str) -> str:
+    name = name.replace("+", "p")  # Grad-CAM++ must not collide with Grad-CAM
     return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
 
 
@@ -102,12 +103,19 @@ def build_report(out: Path, tag: str, order):
     for path in sorted(raw.glob("*.json")):
         data = json.loads(path.read_text())
         result = MethodResult(**data["result"])
-        pieces.setdefault(result.name, []).append(result)
+        start = int(path.stem.rsplit("__", 1)[1])
+        pieces.setdefault(result.name, []).append((start, result))
         fractions, settings = data["fractions"], data["settings"]
     if not pieces:
         return None
+    # keep only the image chunks every method finished, so all rows are over the same photos
+    starts = {name: {s for s, _ in items} for name, items in pieces.items()}
+    common = set.intersection(*starts.values())
+    if not common:
+        return None
     names = [n for n in order if n in pieces] + [n for n in pieces if n not in order]
-    results = EvaluationResults({n: combine(pieces[n]) for n in names}, fractions, settings)
+    combined = {n: combine([r for s, r in pieces[n] if s in common]) for n in names}
+    results = EvaluationResults(combined, fractions, {**settings, "images": f"{sum(1 for _ in common)} chunk(s) starting at {sorted(common)}"})
     target = out / tag
     results.save(target)
     return results

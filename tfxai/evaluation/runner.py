@@ -142,7 +142,7 @@ def evaluate(
                     values["increase_in_confidence"] = 100 * change.increase.astype(np.float64)
             accumulators[name].add(len(chosen), elapsed, values, curves)
 
-    bar = _progress(dataset, num_images, progress)
+    bar = _progress(num_images, progress)
     for images, labels in _shards(dataset, strategy):
         for device, shard_images, shard_labels in images_on_devices(images, labels, strategy):
             with tf.device(device) if device else _null():
@@ -185,13 +185,10 @@ def images_on_devices(images: Any, labels: Any, strategy: Any) -> list:
     ]
 
 
-def _progress(dataset: tf.data.Dataset, num_images: int | None, enabled: bool) -> Any:
+def _progress(num_images: int | None, enabled: bool) -> Any:
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    total = num_images
-    if total is None:
-        batches = int(dataset.cardinality())
-        total = None if batches < 0 else None  # image count unknown without a pass over the data
-    return tqdm(total=total, unit="img", desc="evaluate")
+    # the image count of a dataset is unknown without a pass over it: show a total only when given
+    return tqdm(total=num_images, unit="img", desc="evaluate")
