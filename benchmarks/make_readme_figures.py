@@ -59,7 +59,7 @@ def main() -> None:
     for k, ax in enumerate(figure.axes[half + 2:], start=half):
         ax.set_title(titles[k] if k < len(titles) else "", fontsize=10)
         if k >= len(titles):
-            ax.set_axis_off()
+            ax.set_visible(False)
     figure.savefig(OUT / "methods.png", dpi=80)
 
     if getattr(tfxai, "TGrad", None) is not None:
