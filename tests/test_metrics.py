@@ -130,6 +130,9 @@ def test_spearman_and_ssim():
     np.testing.assert_allclose(metrics.spearman(a, b), [reference(x, y) for x, y in zip(a, b)], atol=1e-12)
     np.testing.assert_allclose(metrics.spearman(a, np.exp(a)), 1.0)
     np.testing.assert_allclose(metrics.spearman(a, -a), -1.0)
+    constant = np.concatenate([np.zeros((1, 8, 8)), a[1:]])
+    rho = metrics.spearman(constant, b).numpy()
+    assert np.isnan(rho[0]) and np.all(np.isfinite(rho[1:]))
     np.testing.assert_allclose(metrics.ssim(a, 3 * a + 1), 1.0, atol=1e-5)
     assert np.all(metrics.ssim(a, b).numpy() < 0.5)
 

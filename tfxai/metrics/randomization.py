@@ -59,7 +59,10 @@ class RandomizationResult(NamedTuple):
 
 
 def spearman(a: Any, b: Any) -> tf.Tensor:
-    """Spearman rank correlation of each pair of maps ``(N, ...)`` -> ``(N,)`` (ordinal ranks)."""
+    """Spearman rank correlation of each pair of maps ``(N, ...)`` -> ``(N,)`` (ordinal ranks).
+
+    NaN when either map is constant (e.g. a CAM that a randomised layer turned to all zeros).
+    """
     a = tf.reshape(tf.cast(a, tf.float64), [tf.shape(a)[0], -1])
     b = tf.reshape(tf.cast(b, tf.float64), [tf.shape(b)[0], -1])
 
@@ -69,7 +72,10 @@ def spearman(a: Any, b: Any) -> tf.Tensor:
     ra, rb = ranks(a), ranks(b)
     ra -= tf.reduce_mean(ra, axis=-1, keepdims=True)
     rb -= tf.reduce_mean(rb, axis=-1, keepdims=True)
-    return tf.reduce_sum(ra * rb, -1) / tf.sqrt(tf.reduce_sum(ra * ra, -1) * tf.reduce_sum(rb * rb, -1))
+    rho = tf.reduce_sum(ra * rb, -1) / tf.sqrt(tf.reduce_sum(ra * ra, -1) * tf.reduce_sum(rb * rb, -1))
+    # a constant map has no ranking (ordinal ranks would only encode pixel positions): undefined
+    constant = (tf.reduce_max(a, -1) == tf.reduce_min(a, -1)) | (tf.reduce_max(b, -1) == tf.reduce_min(b, -1))
+    return tf.where(constant, tf.constant(np.nan, tf.float64), rho)
 
 
 def ssim(a: Any, b: Any) -> tf.Tensor:
