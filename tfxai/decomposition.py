@@ -153,6 +153,36 @@ def _relu_is_homogeneous(layer: keras.layers.ReLU) -> bool:
     return layer.max_value is None and float(layer.threshold) == 0.0
 
 
+def relu_residual(u: tf.Tensor, max_value: float | None = None, negative_slope: float = 0.0, threshold: float = 0.0) -> tf.Tensor:
+    """``r = f(u) - f'(u) u`` of Keras' ``relu(u, negative_slope, max_value, threshold)``.
+
+    ``f(u) = u`` between `threshold` and `max_value` (``r = 0``); ``f = max_value``
+    where saturated (``r = max_value``); ``f(u) = negative_slope * (u - threshold)``
+    at or below the threshold (``r = -negative_slope * threshold``). ReLU6 gives
+    ``6`` where saturated, as TensorFlow's gradient has slope 0 at ``u = 6``.
+    """
+    r = tf.zeros_like(u)
+    if max_value is not None:
+        r = tf.where((u >= max_value) & (u > threshold), tf.constant(max_value, u.dtype), r)
+    if negative_slope != 0.0 and threshold != 0.0:
+        r = tf.where(u <= threshold, tf.constant(-negative_slope * threshold, u.dtype), r)
+    return r
+
+
+def _saturation(y: tf.Tensor, max_value: float) -> tf.Tensor:
+    """``r`` of ``clip(u, 0, max_value)`` from its output: ``max_value`` where ``y == max_value``."""
+    return tf.cast(y >= max_value, y.dtype) * tf.constant(max_value, y.dtype)
+
+
+def _zeros_like_channels(layer: Any, u: tf.Tensor) -> tf.Tensor:
+    """Zeros of shape ``(1, 1, ..., C)`` (or ``u[:1]``'s shape for other axes), for ``r = f(0)``."""
+    axis = getattr(layer, "axis", -1)
+    rank = u.shape.rank
+    if isinstance(axis, int) and axis in (-1, rank - 1):
+        return tf.zeros([1] * (rank - 1) + [u.shape[-1]], u.dtype)
+    return tf.zeros_like(u[:1])
+
+
 def linearization_residual(fn: Any, inputs: list) -> tf.Tensor:
     """``r = f(u) - J_f(u) u`` with ``J_f(u) u`` from forward-mode autodiff (tangent = u).
 
@@ -208,9 +238,9 @@ class _Hook:
         act = _activation_name(activation)
         if act in _HOMOGENEOUS:
             return activation(z)
-        if act in _PIECEWISE_CONSTANT:
+        if act in _PIECEWISE_CONSTANT:  # relu6
             y = activation(z)
-            self._site(name, "activation", y, lambda: linearization_residual(lambda u: activation(u[0]), [z]))
+            self._site(name, "activation", y, lambda: _saturation(y, 6.0))
             return y
         return self._refuse_or_linearize(name, lambda u: activation(u[0]), [z])
 
@@ -231,12 +261,16 @@ class _Hook:
             if isinstance(layer, cls):
                 # y = a * u + r elementwise: r is the layer applied to zeros.
                 y = layer(*args, **kwargs)
-                self._site(name, kind, y, lambda: layer(tf.zeros_like(args[0][:1]), **kwargs))
+                self._site(name, kind, y, lambda: layer(_zeros_like_channels(layer, args[0]), **kwargs))
                 return y
         if isinstance(layer, keras.layers.ReLU):
             y = layer(*args, **kwargs)
             if not _relu_is_homogeneous(layer):
-                self._site(name, "activation", y, lambda: linearization_residual(lambda u: layer(u[0]), [args[0]]))
+                slope, threshold = float(layer.negative_slope), float(layer.threshold)
+                if slope == 0.0 and threshold == 0.0:  # ReLU(max_value): cheap test on the output
+                    self._site(name, "activation", y, lambda: _saturation(y, float(layer.max_value)))
+                else:
+                    self._site(name, "activation", y, lambda: relu_residual(args[0], layer.max_value, slope, threshold))
             return y
         if isinstance(layer, keras.layers.Activation):
             return self._activation(name, layer.activation, args[0])
