@@ -134,7 +134,7 @@ def find_layer(model: keras.Model, layer: Any = None, rank: int | None = 4) -> L
     )
 
 
-def _default_call(layer: Any, *args: Any, **kwargs: Any) -> Any:
+def _default_call(layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any:
     return layer(*args, **kwargs)
 
 
