@@ -128,7 +128,7 @@ NOTEBOOKS["02_fgsm.ipynb"] = [
     "print('prediction:', name, round(confidence, 3))",
     "md:## One untargeted step\n\n`tfxai.fgsm` differentiates the cross-entropy **from the logits** (a copy of the model "
     "without the final softmax), so a confident prediction still has a gradient.",
-    "epsilon = 2.0  # pixels (about 0.008 of the range, as in the paper's 0.007)\n"
+    "epsilon = 4.0  # pixels: 0.016 of the range (the paper used 0.007 on GoogLeNet)\n"
     "perturbation = tfxai.fgsm_perturbation(model, x)                 # sign(d loss / d x)\n"
     "x_adv = tfxai.fgsm(model, x, epsilon=epsilon, clip=(0.0, 255.0))\n"
     "adv_probabilities = model.predict(x_adv, verbose=0)[0]\n"

@@ -79,7 +79,11 @@ def test_lecture_notebook_runs(name):
     if name.startswith("01_"):
         assert "test accuracy" in text and "max difference to tfxai.VanillaGradient: 0.0" in text
     if name.startswith("02_"):
-        assert "lesser_panda" in text  # the model recognises the photo; the attack changes the class
+        line = next(l for l in text.splitlines() if " -> " in l)
+        before, after = line.split(" -> ")
+        assert before.startswith("lesser_panda")  # the model recognises the photo...
+        assert not after.startswith("lesser_panda")  # ...and one FGSM step changes the class
+        assert "P(gibbon) = 9" in text or "P(gibbon) = 100" in text  # the targeted attack reaches the target
     if name.startswith("05_"):
         gap = float(text.split("gap ")[1].split(")")[0])
         assert gap < 1e-3, text
