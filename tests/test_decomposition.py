@@ -282,12 +282,9 @@ def test_linearize_mode_is_complete(float64):
 
 
 def test_linearize_residual_of_multiply_is_minus_product(float64):
-    a = keras.Input((3,), dtype="float64")
-    b = keras.Input((3,), dtype="float64")
     u = [tf.constant([[1.0, -2.0, 3.0]], tf.float64), tf.constant([[0.5, 4.0, -1.0]], tf.float64)]
     r = tfxai.decomposition.linearization_residual(lambda t: keras.layers.Multiply()(t), u)
     np.testing.assert_allclose(r.numpy(), -(u[0] * u[1]).numpy(), rtol=1e-12)
-    del a, b
 
 
 def test_errors():
