@@ -25,11 +25,12 @@ def plot_curves(results: Any, methods: Sequence[str] | None = None) -> Figure:
     figure = Figure(figsize=(11, 4.2))
     axes = figure.subplots(1, 2, sharey=True)
     for ax, key, title in zip(axes, ("insertion", "deletion"), ("Insertion (higher is better)", "Deletion (lower is better)")):
-        for name in names:
+        for index, name in enumerate(names):
             result = results.methods[name]
             if key not in result.curves:
                 continue
-            ax.plot(fractions, result.curves[key], label=f"{name} ({result.means[key]:.3f})", linewidth=1.4)
+            ax.plot(fractions, result.curves[key], label=f"{name} ({result.means[key]:.3f})", linewidth=1.4,
+                    color=f"C{index % 10}", linestyle=("-", "--", ":")[(index // 10) % 3])
         ax.set_title(title)
         ax.set_xlabel("fraction of pixels " + ("revealed" if key == "insertion" else "removed"))
         ax.grid(alpha=0.3)
