@@ -148,7 +148,7 @@ NOTEBOOKS["02_fgsm.ipynb"] = [
     "p = model.predict(x_target, verbose=0)[0]\n"
     "target_label, target_name, target_confidence = top(p)[0]\n"
     "print(f'after 10 targeted steps: {target_name} ({target_confidence:.1%}); P(gibbon) = {p[gibbon]:.1%}')\n"
-    "tfxai.plot.fgsm_triptych(x[0], np.sign(x_target[0] - x[0]), x_target[0], labels=(name, target_name), confidences=(confidence, target_confidence), epsilon=4.0)",
+    "tfxai.plot.fgsm_triptych(x[0], np.sign(x_target[0] - x[0]), x_target[0], labels=(name, target_name), confidences=(confidence, target_confidence), epsilon=4.0, targeted=True)",
 ]
 
 NOTEBOOKS["03_gradcam.ipynb"] = [

@@ -67,6 +67,20 @@ def test_probability_is_softmax_of_logits_applied_once_and_predicted_target():
     assert dele.scores.shape == (1, 3)
 
 
+def test_metric_caches_die_with_the_model():
+    import gc
+    import weakref
+
+    for softmax in (False, True):  # the model itself, and a rebuilt copy without its softmax
+        model = mean_model(num_classes=2, softmax=softmax)
+        metrics.deletion(model, IMAGE, SALIENCY, baseline="zero", pixels_per_step=2)
+        metrics.average_drop(model, IMAGE, SALIENCY)
+        ref = weakref.ref(model)
+        del model
+        gc.collect()
+        assert ref() is None, "a metric cache keeps the model alive"
+
+
 def test_blur_baseline_multi_step_upsampled_maps_and_constant_baseline():
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (3, 12, 12, 1))

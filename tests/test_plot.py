@@ -158,7 +158,11 @@ def test_fgsm_triptych_titles():
     assert "0.007" in titles[1]
     middle = figure.axes[1].images[0].get_array()
     assert set(np.unique(middle)) <= {0.0, 1.0}
+    assert "x + eps" in titles[2] and titles[1].startswith("sign(grad_x J(x, y))")
     figure.canvas.draw()
+    targeted = plot.fgsm_triptych(image, -sign, np.clip(image - 2 * sign, 0, 255), targeted=True)
+    titles = [ax.get_title() for ax in targeted.axes]
+    assert titles[1].startswith("-sign(grad_x J(x, t))") and titles[2].startswith("x - eps")
 
 
 def test_insertion_deletion_curves_auc_in_legend():

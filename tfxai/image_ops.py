@@ -1,4 +1,4 @@
-"""Image operations in TensorFlow (no OpenCV/SciPy): blurring, resizing, normalising.
+"""Image operations in TensorFlow (no OpenCV/SciPy): blurring, resizing, cropping, normalising.
 
 Shared by baselines, CAM upsampling, metrics and plots.
 """
@@ -52,6 +52,25 @@ def resize(maps: tf.Tensor, size: tuple[int, int], method: str = "bilinear") -> 
         dtype = maps.dtype
         maps = tf.cast(tf.image.resize(maps, size, method=method), dtype)
     return maps[..., 0] if squeeze else maps
+
+
+def center_crop(image: tf.Tensor, size: int | tuple[int, int], resize_to: float) -> tf.Tensor:
+    """The ImageNet evaluation transform of one (H, W, C) image, as float32.
+
+    The shorter side is resized to `resize_to` (bilinear, antialiased; the
+    longer side keeps the aspect ratio) and the central ``size`` square (or
+    ``(height, width)`` rectangle) is cropped. Works in and out of graphs
+    (``tf.data`` maps included).
+    """
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    image = tf.cast(image, tf.float32)
+    shape = tf.cast(tf.shape(image)[:2], tf.float64)
+    scale = tf.cast(resize_to, tf.float64) / tf.reduce_min(shape)
+    new_shape = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), [height, width])
+    image = tf.image.resize(image, new_shape, antialias=True)
+    top = (new_shape[0] - height) // 2
+    left = (new_shape[1] - width) // 2
+    return tf.ensure_shape(image[top : top + height, left : left + width], (height, width, image.shape[-1]))
 
 
 def minmax_normalize(maps: tf.Tensor, axis: tuple[int, ...] | None = None, eps: float = 1e-12) -> tf.Tensor:

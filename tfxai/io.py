@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfxai import image_ops
 from tfxai.errors import InvalidInputError
 
 #: ImageNet convention: resize the shorter side to size / 0.875 (256 for 224), then centre-crop.
@@ -30,7 +31,6 @@ def load_image(path: str | os.PathLike, size: int | tuple[int, int] = 224, crop_
         OSError: the file does not exist or cannot be read.
         InvalidInputError: the file is not a decodable image.
     """
-    height, width = (size, size) if isinstance(size, int) else tuple(size)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {str(path)!r}")
@@ -38,13 +38,9 @@ def load_image(path: str | os.PathLike, size: int | tuple[int, int] = 224, crop_
         image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
     except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
         raise InvalidInputError(f"cannot decode {str(path)!r} as an image (JPEG, PNG, BMP or GIF): {error.message.splitlines()[0]}") from None
-    image = tf.cast(image, tf.float32)
-    h, w = int(image.shape[0]), int(image.shape[1])
-    scale = max(height, width) / crop_fraction / min(h, w)
-    new_h, new_w = max(height, round(h * scale)), max(width, round(w * scale))
-    image = tf.image.resize(image, (new_h, new_w), antialias=True)
-    top, left = (new_h - height) // 2, (new_w - width) // 2
-    return np.clip(image[top : top + height, left : left + width].numpy(), 0.0, 255.0)
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    image = image_ops.center_crop(image, (height, width), resize_to=max(height, width) / crop_fraction)
+    return np.clip(image.numpy(), 0.0, 255.0)
 
 
 def load_images(paths: Sequence[str | os.PathLike], size: int | tuple[int, int] = 224) -> np.ndarray:

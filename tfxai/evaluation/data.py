@@ -17,20 +17,8 @@ from typing import Any, Callable
 import tensorflow as tf
 
 from tfxai import _validation
+from tfxai.image_ops import center_crop
 from tfxai.errors import InvalidInputError
-
-
-def center_crop(image: tf.Tensor, size: int = 224, resize_to: int = 256) -> tf.Tensor:
-    """Resize the shorter side to `resize_to` (bilinear, antialiased) and crop the central `size` x `size`."""
-    image = tf.cast(image, tf.float32)
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = resize_to / tf.reduce_min(shape)
-    new_shape = tf.cast(tf.round(shape * scale), tf.int32)
-    image = tf.image.resize(image, new_shape, antialias=True)
-    top = (new_shape[0] - size) // 2
-    left = (new_shape[1] - size) // 2
-    image = image[top : top + size, left : left + size]
-    return tf.ensure_shape(image, (size, size, 3))
 
 
 def read_labels(csv_path: str | Path) -> list[dict]:

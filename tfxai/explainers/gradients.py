@@ -130,8 +130,4 @@ class SmoothGrad(_GradientMethod):
         return tf.reduce_max(tf.abs(attributions), axis=-1)
 
 
-
-
-
-
 __all__ = ["VanillaGradient", "InputXGradient", "SmoothGrad"]

@@ -129,39 +129,47 @@ def predicted(scores: Callable[[tf.Tensor], tf.Tensor], images: tf.Tensor, batch
     return compiled(scores, ("predicted", batch_size), build, images)(images)
 
 
-_FUNCTIONS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 _SCORE_FNS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 
 
-def cached_score_model(model: keras.Model, output: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """:func:`score_model`, one per (model, output), so compiled metric functions are reused."""
+def cached_score_model(model: keras.Model, output: str) -> "_ScoreFn":
+    """:func:`score_model`, one per (model, output), so compiled metric functions are reused.
+
+    The cache dies with the model: the score function only holds a weak
+    reference to it, and its compiled functions live on the score function.
+    """
     table = _SCORE_FNS.setdefault(model, {})
     if output not in table:
-        table[output] = _ScoreFn(score_model(model, output))
+        table[output] = _ScoreFn(model, output)
     return table[output]
 
 
 class _ScoreFn:
-    """A weak-referenceable wrapper of a score function (the key of compiled functions)."""
+    """:func:`score_model` of a weakly held model, with its table of compiled metric functions."""
 
-    def __init__(self, fn: Callable[[tf.Tensor], tf.Tensor]):
-        self.fn = fn
+    def __init__(self, model: keras.Model, output: str):
+        surgery.logits_model(model)  # build (eagerly) the cached copy without softmax, if any
+        self._model = weakref.ref(model)
+        self.output = output
+        self.functions: dict = {}
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
-        return self.fn(images)
+        model = self._model()
+        if model is None:
+            raise ReferenceError("the model of this score function no longer exists")
+        return score_model(model, self.output)(images)
 
 
-def compiled(owner: Any, key: Any, build: Callable[[], Callable], *examples: tf.Tensor) -> Callable:
-    """A `tf.function` of ``build()`` cached per `owner` (weakly), `key` and input shapes.
+def compiled(owner: "_ScoreFn", key: Any, build: Callable[[], Callable], *examples: tf.Tensor) -> Callable:
+    """A `tf.function` of ``build()`` cached on `owner`, per `key` and input shapes.
 
     The batch axis is left unknown, so every batch size shares one trace.
     """
-    table = _FUNCTIONS.setdefault(owner, {})
     full_key = (key, tuple((tuple(e.shape[1:]), e.dtype.name) for e in examples))
-    if full_key not in table:
+    if full_key not in owner.functions:
         signature = [tf.TensorSpec((None, *e.shape[1:]), e.dtype) for e in examples]
-        table[full_key] = tf.function(build(), input_signature=signature)
-    return table[full_key]
+        owner.functions[full_key] = tf.function(build(), input_signature=signature)
+    return owner.functions[full_key]
 
 
 def check_common(model: Any, images: Any, output: str, batch_size: Any) -> tuple[keras.Model, tf.Tensor]:

@@ -152,6 +152,16 @@ def new_figure(rows: int, cols: int, cell: float = 2.6, extra_height: float = 0.
     return figure, axes
 
 
+def panel(ax: Any = None, cell: float = 4.0):
+    """``(figure, ax)``: `ax` and its figure with ticks off, or a new one-panel figure when `ax` is None."""
+    if ax is None:
+        figure, axes = new_figure(1, 1, cell=cell)
+        return figure, axes[0, 0]
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax.figure, ax
+
+
 def add_colorbar(figure: Figure, ax: Any, norm: mcolors.Normalize, cmap: Any, label: str | None = None) -> None:
     """A colour bar for `norm` and `cmap` next to `ax`."""
     import matplotlib.cm as cm

@@ -18,18 +18,22 @@ def fgsm_triptych(
     labels: tuple[str, str] = ("", ""),
     confidences: tuple[float, float] | None = None,
     epsilon: float | None = None,
+    targeted: bool = False,
     cell: float = 3.2,
 ) -> Figure:
     """Three panels as in Goodfellow et al.'s panda figure: ``x``, ``sign(grad)``, ``x + eps sign(grad)``.
 
     Args:
         image: the original image (any displayable range).
-        perturbation: ``sign(d loss / d x)`` ``(H, W, C)``, values in {-1, 0, 1}
-            (shown mapped to [0, 1]).
+        perturbation: the direction of the step ``(H, W, C)``, values in {-1, 0, 1}
+            (shown mapped to [0, 1]): ``sign(d J(x, y) / d x)``, or for a
+            targeted attack ``-sign(d J(x, t) / d x)``.
         adversarial: the adversarial image, same range as `image`.
         labels: predicted class names of the original and adversarial images.
         confidences: their probabilities (shown as percentages).
         epsilon: the step size, shown in the middle title.
+        targeted: titles of a targeted attack (a step down the loss of the
+            target class ``t``) instead of an untargeted one.
     """
     rgb = _core.to_rgb(image)
     adv = _core.to_rgb(adversarial, "adversarial")
@@ -54,8 +58,8 @@ def fgsm_triptych(
     axes[0, 0].imshow(rgb)
     axes[0, 0].set_title(f"x\n{caption(0)}", fontsize=10)
     axes[0, 1].imshow(sign_rgb)
-    middle = "sign(grad_x J(x, y))"
+    middle, right = ("-sign(grad_x J(x, t))", "x - eps sign(grad)") if targeted else ("sign(grad_x J(x, y))", "x + eps sign(grad)")
     axes[0, 1].set_title(middle if epsilon is None else f"{middle}\nx {epsilon:g}", fontsize=10)
     axes[0, 2].imshow(adv)
-    axes[0, 2].set_title(f"x + eps sign(grad)\n{caption(1)}", fontsize=10)
+    axes[0, 2].set_title(f"{right}\n{caption(1)}", fontsize=10)
     return figure

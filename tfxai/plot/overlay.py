@@ -45,13 +45,7 @@ def overlay(
     """
     rgb = _core.to_rgb(image)
     heat = _core.to_map(heatmap)
-    if ax is None:
-        figure, axes = _core.new_figure(1, 1, cell=4.0)
-        ax = axes[0, 0]
-    else:
-        figure = ax.figure
-        ax.set_xticks([])
-        ax.set_yticks([])
+    figure, ax = _core.panel(ax)
     blended, norm, colormap = _core.blend(rgb, heat, alpha=alpha, cmap=cmap, signed=signed,
                                           clip_percentile=clip_percentile)
     ax.imshow(blended)
@@ -74,13 +68,7 @@ def heatmap(
 ) -> Figure:
     """Draw a 2-D map alone (no image), with the same colour rules as :func:`overlay`."""
     heat = _core.to_map(heatmap)
-    if ax is None:
-        figure, axes = _core.new_figure(1, 1, cell=4.0)
-        ax = axes[0, 0]
-    else:
-        figure = ax.figure
-        ax.set_xticks([])
-        ax.set_yticks([])
+    figure, ax = _core.panel(ax)
     cmap = cmap or (_core.SIGNED_CMAP if signed else _core.UNSIGNED_CMAP)
     norm = _core.map_norm(heat, signed, clip_percentile)
     ax.imshow(heat, cmap=cmap, norm=norm)
