@@ -13,13 +13,17 @@ gives milliseconds per image and the ratio to the vanilla gradient.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
 
 import tfxai
-from tests import models as test_models
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests package
+from tests import models as test_models  # noqa: E402
 
 APPLICATIONS = {"MobileNetV2": keras.applications.MobileNetV2, "VGG16": keras.applications.VGG16}
 

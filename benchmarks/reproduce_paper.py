@@ -170,7 +170,7 @@ def run_sanity(args, out: Path):
 
     model = keras.saving.load_model(MODEL_PATH)
     factories = method_factories(args)
-    names = [n for n in (args.sanity_methods or ["Grad-CAM", "T-Grad", "FullGrad", "Vanilla Gradient", "Integrated Gradients"]) if n in factories]
+    names = [n for n in (args.sanity_methods or list(factories)) if n in factories]
     images = np.stack([x.numpy() for x, _ in evaluation.image_folder(SAMPLES, num_images=args.sanity_images)])
     target = out / "sanity"
     target.mkdir(parents=True, exist_ok=True)
@@ -178,7 +178,9 @@ def run_sanity(args, out: Path):
     rows = []
     for name in names:
         tick = time.time()
-        result = metrics.cascading_randomization(model, factories[name], images, layers=args.sanity_layers, seed=0, keep_maps=True)
+        result = metrics.cascading_randomization(
+            model, factories[name], images, layers=args.sanity_layers, seed=0, keep_maps=True, every=args.sanity_every
+        )
         found[name] = result
         for layer, rho, ssim in zip(result.layers, result.spearman, result.ssim):
             rows.append((name, layer, *[f"{v:.4f}" for v in rho], *[f"{v:.4f}" for v in ssim]))
@@ -208,7 +210,9 @@ def main(argv=None):
     parser.add_argument("--report", action="store_true", help="only rebuild tables and figures")
     parser.add_argument("--sanity", action="store_true", help="cascading randomisation instead of the table")
     parser.add_argument("--sanity-images", type=int, default=2)
-    parser.add_argument("--sanity-layers", type=int, default=6)
+    parser.add_argument("--sanity-layers", type=lambda s: None if s == "all" else int(s), default=6,
+                        help="randomise the top K layers with weights, or 'all'")
+    parser.add_argument("--sanity-every", type=int, default=1, help="explain after every K-th randomised layer")
     parser.add_argument("--sanity-methods", type=lambda s: [m.strip() for m in s.split(",")], default=None)
     args = parser.parse_args(argv)
     out = Path(args.out)

@@ -174,6 +174,12 @@ def test_cascading_randomization_on_small_cnn():
     np.testing.assert_allclose(again.spearman, result.spearman)
     top = metrics.cascading_randomization(model, lambda m: tfxai.VanillaGradient(m, output="logit"), images, layers=1, seed=1)
     assert top.layers == ["head"]
+    # checkpoints: the same cumulative randomisation, explained after layers 2 and 3 only
+    sparse = metrics.cascading_randomization(model, lambda m: tfxai.VanillaGradient(m, output="logit"), images, seed=1, every=2)
+    assert sparse.layers == ["conv2", "conv1"]
+    np.testing.assert_allclose(sparse.spearman, result.spearman[1:])
+    with pytest.raises(InvalidInputError, match="every"):
+        metrics.cascading_randomization(model, lambda m: tfxai.VanillaGradient(m), images, every=0)
     with pytest.raises(InvalidInputError, match="layers"):
         metrics.cascading_randomization(model, lambda m: tfxai.VanillaGradient(m), images, layers=["pool"])
     with pytest.raises(InvalidTypeError, match="explainer_factory"):

@@ -44,7 +44,9 @@ class RandomizationResult(NamedTuple):
 
     Attributes:
         layers: ``L`` layer names, in the order they were randomised (top first);
-            row ``l`` is the model with layers ``0..l`` randomised.
+            row ``l`` is the model with every chosen layer down to ``layers[l]``
+            randomised (with ``every > 1`` the layers in between are
+            randomised too, without a row of their own).
         spearman: ``(L, N)`` Spearman rank correlation with the original maps.
         ssim: ``(L, N)`` SSIM with the original maps (min-max normalised).
         original_maps: ``(N, H, W)`` maps of the trained model.
@@ -135,6 +137,7 @@ def cascading_randomization(
     layers: int | Sequence[str] | None = None,
     seed: int = 0,
     keep_maps: bool = False,
+    every: int = 1,
 ) -> RandomizationResult:
     """Re-initialise a copy of `model` top-down, layer by layer, and compare maps with the original.
 
@@ -150,6 +153,10 @@ def cascading_randomization(
             or layer names (randomised top-down in model order).
         seed: seed of the re-initialisation.
         keep_maps: also return the maps after every step (for figures).
+        every: explain after every `every`-th randomised layer (and after the
+            last), to follow a deep cascade (all ~150 layers of an ImageNet
+            model) at a few checkpoints; the randomisation itself stays
+            cumulative over every chosen layer.
 
     Returns:
         :class:`RandomizationResult`.
@@ -161,6 +168,7 @@ def cascading_randomization(
             f"received {type(explainer_factory).__name__}."
         )
     seed = _validation.check_seed(seed) or 0
+    every = _validation.check_positive_int(every, "every")
     images = _validation.as_images(images, model)
     candidates = randomizable_layers(model)
     if layers is None:
@@ -186,9 +194,12 @@ def cascading_randomization(
     working = _copy(model)
     by_name = {layer.name: layer for layer in randomizable_layers(working)}
     rng = np.random.default_rng(seed)
-    rho, structural, kept = [], [], []
-    for name in chosen:
+    rho, structural, kept, reported = [], [], [], []
+    for step, name in enumerate(chosen, start=1):
         reinitialize_layer(by_name[name], rng)
+        if step % every and step != len(chosen):
+            continue
+        reported.append(name)
         snapshot = _copy(working)  # a fresh model: no explainer cache sees stale weights
         maps = np.asarray(explainer_factory(snapshot)(images, targets))
         rho.append(spearman(original, maps).numpy())
@@ -196,10 +207,10 @@ def cascading_randomization(
         if keep_maps:
             kept.append(maps)
         del snapshot
-    count = len(chosen)
+    count = len(reported)
     n = images.shape[0]
     return RandomizationResult(
-        chosen,
+        reported,
         np.asarray(rho, np.float64).reshape(count, n),
         np.asarray(structural, np.float64).reshape(count, n),
         original,
