@@ -17,13 +17,19 @@ def _fresh_keras_session():
 
 @pytest.fixture
 def float64():
-    """Run Keras in float64 for the test, restoring the previous floatx afterwards."""
-    previous = keras.config.floatx()
+    """Run Keras in float64 for the test, restoring floatx and the global dtype policy afterwards.
+
+    Keras caches its global dtype policy the first time a layer asks for it, so
+    restoring floatx alone would leave later (session-scoped) models in float64.
+    """
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     try:
         yield
     finally:
-        keras.config.set_floatx(previous)
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)
 
 
 @pytest.fixture(scope="session")

@@ -129,9 +129,7 @@ def test_matches_float64_reference(cnn64, method, reference):
     explainer = method(cnn64)
     maps = explainer(images, targets).numpy()
     assert maps.dtype == np.float64 and maps.shape == (3, 16, 16)
-    # tf.image.resize (bilinear) computes in float32 even for float64 maps, hence rtol 1e-6 after
-    # upsampling; at the layer's resolution the float64 maps agree to 1e-9.
-    np.testing.assert_allclose(maps, ref.upsample(expected, (16, 16)), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(maps, ref.upsample(expected, (16, 16)), rtol=1e-9, atol=1e-12)
     layer_maps = type(explainer)(cnn64, "pool", upsample=False, **_extra(explainer))(images, targets).numpy()
     np.testing.assert_allclose(layer_maps, expected, rtol=1e-9, atol=1e-12)
 
@@ -147,8 +145,7 @@ def test_scorecam_matches_float64_reference(cnn64, upsample):
     expected = ref.score_cam(cnn64, "pool", images, targets, upsample=upsample)
     assert expected.max() > 0
     maps = tfxai.ScoreCAM(cnn64, "pool", batch_size=5, upsample=upsample)(images, targets).numpy()
-    # The masks go through tf.image.resize, which computes in float32 even for float64 maps.
-    np.testing.assert_allclose(maps, expected, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(maps, expected, rtol=1e-9, atol=1e-12)
 
 
 def test_scorecam_skips_constant_channels(cnn64):
@@ -161,7 +158,7 @@ def test_scorecam_skips_constant_channels(cnn64):
     targets = np.array([0, 1])
     maps = tfxai.ScoreCAM(cnn64, "pool", batch_size=7)(images, targets).numpy()
     assert np.isfinite(maps).all()
-    np.testing.assert_allclose(maps, ref.score_cam(cnn64, "pool", images, targets), rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(maps, ref.score_cam(cnn64, "pool", images, targets), rtol=1e-9, atol=1e-12)
 
 
 def test_scorecam_num_channels_keeps_the_top_channels_by_std(cnn64):
@@ -180,7 +177,7 @@ def test_scorecam_num_channels_keeps_the_top_channels_by_std(cnn64):
             logits = cnn64(images[i : i + 1] * mask[None, :, :, None]).numpy()[0]
             p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
             expected += p[targets[i]] * up
-        np.testing.assert_allclose(maps[i], np.maximum(expected, 0), rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(maps[i], np.maximum(expected, 0), rtol=1e-9, atol=1e-12)
     full = tfxai.ScoreCAM(cnn64, "pool")(images, targets).numpy()
     assert not np.allclose(full, maps)
 

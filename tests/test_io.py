@@ -1,4 +1,4 @@
-"""Reading photos: the ImageNet resize-and-crop transform and its errors."""
+"""Image operations (bilinear resizing, centre crop) and reading photos."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import tensorflow as tf
 from tfxai import image_ops, io
 from tfxai.errors import InvalidInputError
 from tests import models
+from tests.reference.cam import bilinear
 
 
 def _write_png(path, height, width, channels=3, seed=0):
@@ -51,3 +52,16 @@ def test_load_image_errors(tmp_path):
 
 def test_class_names_fall_back_to_indices_for_other_models():
     assert io.class_names([3, 7], num_classes=10) == ["class 3", "class 7"]
+
+
+@pytest.mark.parametrize("shape,size", [((7, 7), (224, 224)), ((3, 5), (16, 9)), ((16, 16), (16, 8)), ((5, 1), (12, 3))])
+def test_float64_resize_is_exact_bilinear_and_agrees_with_tf_image_resize(shape, size):
+    maps = np.random.default_rng(0).normal(size=(2, *shape))
+    resized = image_ops.resize(maps, size)
+    assert resized.dtype == tf.float64 and resized.shape == (2, *size)
+    np.testing.assert_allclose(resized, np.stack([bilinear(m, *size) for m in maps]), rtol=1e-13, atol=1e-13)
+    single = tf.image.resize(maps[..., None].astype("float32"), size)[..., 0]
+    np.testing.assert_allclose(resized, single, rtol=1e-5, atol=1e-6)
+    channels = image_ops.resize(np.stack([maps, -maps], axis=-1), size)  # (N, h, w, C) too
+    np.testing.assert_allclose(channels[..., 1], -resized, rtol=1e-13, atol=1e-13)
+    assert image_ops.resize(maps.astype("float32"), size).dtype == tf.float32

@@ -14,9 +14,8 @@ from tests.reference import tgrad as reference
 from tfxai.errors import InvalidInputError, UnsupportedModelError
 
 TARGETS = np.array([2, 1, 0])  # logits of both signs
-# tf.image.resize (behind tfxai.image_ops.resize) interpolates in float32 even for float64
-# maps, so the maps agree with the float64 references to float32 precision only.
-MAP_TOL = dict(rtol=2e-6, atol=1e-9)
+# float64 throughout (tfxai.image_ops.resize interpolates float64 maps in float64).
+MAP_TOL = dict(rtol=1e-9, atol=1e-12)
 
 
 @pytest.fixture
@@ -71,7 +70,7 @@ def test_layer_maps_recombine_to_tgrad(bn_cnn):
     for (name, layer_map, scores), term in zip(layers, [input_term, *spatial]):
         np.testing.assert_allclose(scores.numpy(), np.maximum(term.sum(axis=(1, 2, 3)), 0.0), rtol=1e-9, atol=1e-12)
         positive = np.maximum(term, 0).sum(axis=(1, 2, 3)) > 0
-        np.testing.assert_allclose(layer_map.numpy().sum(axis=(1, 2))[positive], 1.0, rtol=1e-6)
+        np.testing.assert_allclose(layer_map.numpy().sum(axis=(1, 2))[positive], 1.0, rtol=1e-12)
     # The authors weight by the signed share sum(term)/s; for s > 0 that is Eq. 8 divided by s.
     logits = model(images).numpy()[np.arange(3), TARGETS]
     authors = sum(m.numpy() * np.maximum(s.numpy() / logits, 0)[:, None, None] for _, m, s in layers)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -43,15 +44,45 @@ def gaussian_blur(images: tf.Tensor, sigma: float, kernel_size: int | None = Non
 
 
 def resize(maps: tf.Tensor, size: tuple[int, int], method: str = "bilinear") -> tf.Tensor:
-    """Resize (N, h, w) or (N, h, w, C) maps to `size` (half-pixel centres, no antialiasing)."""
+    """Resize (N, h, w) or (N, h, w, C) maps to `size` (half-pixel centres, no antialiasing).
+
+    ``tf.image.resize`` computes bilinear resizing in float32 whatever the
+    input dtype; float64 maps are therefore resized with the same weights as
+    separable interpolation matrices in float64 (:func:`bilinear_matrix`), so
+    float64 explanations stay exact to float64 rounding.
+    """
     maps = tf.convert_to_tensor(maps)
     squeeze = maps.shape.rank == 3
     if squeeze:
         maps = maps[..., None]
-    if tuple(maps.shape[1:3]) != tuple(size):
+    height, width = maps.shape[1], maps.shape[2]
+    if (height, width) != tuple(size):
         dtype = maps.dtype
-        maps = tf.cast(tf.image.resize(maps, size, method=method), dtype)
+        if method == "bilinear" and dtype == tf.float64 and height is not None and width is not None:
+            rows = bilinear_matrix(height, size[0], dtype)
+            cols = bilinear_matrix(width, size[1], dtype)
+            maps = tf.einsum("ih,nhwc,jw->nijc", rows, maps, cols)
+        else:
+            maps = tf.cast(tf.image.resize(maps, size, method=method), dtype)
     return maps[..., 0] if squeeze else maps
+
+
+def bilinear_matrix(in_size: int, out_size: int, dtype: tf.DType = tf.float64) -> tf.Tensor:
+    """``(out_size, in_size)`` weights of 1-D bilinear resizing with half-pixel centres.
+
+    Output pixel ``i`` samples the input at ``s = (i + 0.5) * in_size / out_size - 0.5``
+    between ``floor(s)`` and ``ceil(s)``, both clamped to the image (TensorFlow's
+    ``resize_bilinear(half_pixel_centers=True)``, OpenCV's ``INTER_LINEAR``).
+    """
+    source = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+    floor = np.floor(source)
+    lerp = source - floor
+    lower = np.clip(floor, 0, in_size - 1).astype(int)
+    upper = np.clip(np.ceil(source), 0, in_size - 1).astype(int)
+    matrix = np.zeros((out_size, in_size))
+    np.add.at(matrix, (np.arange(out_size), lower), 1.0 - lerp)
+    np.add.at(matrix, (np.arange(out_size), upper), lerp)
+    return tf.constant(matrix, dtype)
 
 
 def center_crop(image: tf.Tensor, size: int | tuple[int, int], resize_to: float) -> tf.Tensor:
