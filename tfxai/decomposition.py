@@ -171,7 +171,7 @@ def relu_residual(u: tf.Tensor, max_value: float | None = None, negative_slope: 
 
 def _saturation(y: tf.Tensor, max_value: float) -> tf.Tensor:
     """``r`` of ``clip(u, 0, max_value)`` from its output: ``max_value`` where ``y == max_value``."""
-    return tf.cast(y >= max_value, y.dtype) * tf.constant(max_value, y.dtype)
+    return tf.where(y >= max_value, tf.constant(max_value, y.dtype), tf.constant(0, y.dtype))
 
 
 def _zeros_like_channels(layer: Any, u: tf.Tensor) -> tf.Tensor:
