@@ -189,6 +189,15 @@ def run_sanity(args, out: Path):
     n = len(images)
     header = "method,layer," + ",".join(f"spearman_{i}" for i in range(n)) + "," + ",".join(f"ssim_{i}" for i in range(n))
     (target / "sanity.csv").write_text(header + "\n" + "\n".join(",".join(r) for r in rows) + "\n")
+    if n >= 2:
+        # Control: are the fully randomised model's maps still about the image? Compare its maps of
+        # photos 0 and 1 with each other, and photo 1's randomised map with photo 0's trained map.
+        lines = ["method,spearman_random0_random1,spearman_trained0_random1,spearman_trained0_trained1"]
+        for name, result in found.items():
+            last, original = result.maps[-1], result.original_maps
+            pairs = [(last[:1], last[1:2]), (original[:1], last[1:2]), (original[:1], original[1:2])]
+            lines.append(name + "," + ",".join(f"{float(metrics.spearman(a, b)[0]):.4f}" for a, b in pairs))
+        (target / "sanity_control.csv").write_text("\n".join(lines) + "\n")
     for i in range(n):
         plots.plot_sanity_grid(images[i], found, image_index=i).savefig(target / f"sanity_{i}.png", dpi=100, bbox_inches="tight")
 
