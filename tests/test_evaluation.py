@@ -128,7 +128,7 @@ def test_image_folder_resizes_crops_and_decodes_greyscale(tmp_path):
 
 
 def test_tfds_loader_with_a_fake_builder_and_manual_dir(tmp_path):
-    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow_datasets as tfds
     manual = tmp_path / "manual"
     manual.mkdir()
     colour, grey = _write_images(manual)

@@ -10,12 +10,11 @@ import json
 import os
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
 
 from tests import models
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
