@@ -89,7 +89,10 @@ def combine(pieces):
         length = len(pieces[0].curves[key])
         curves[key] = [sum(p.num_images * p.curves[key][i] for p in pieces) / n for i in range(length)]
     ms = sum(p.num_images * p.ms_per_image for p in pieces) / n
-    return MethodResult(pieces[0].name, n, ms, means, sems, curves)
+    per_image = {}
+    if all(p.per_image for p in pieces):  # chunks in image order
+        per_image = {key: [v for p in pieces for v in p.per_image[key]] for key in pieces[0].per_image}
+    return MethodResult(pieces[0].name, n, ms, means, sems, curves, per_image)
 
 
 def build_report(out: Path, tag: str, order):
@@ -114,11 +117,37 @@ def build_report(out: Path, tag: str, order):
     if not common:
         return None
     names = [n for n in order if n in pieces] + [n for n in pieces if n not in order]
-    combined = {n: combine([r for s, r in pieces[n] if s in common]) for n in names}
+    combined = {n: combine([r for s, r in sorted(pieces[n], key=lambda item: item[0]) if s in common]) for n in names}
     results = EvaluationResults(combined, fractions, {**settings, "images": f"{sum(1 for _ in common)} chunk(s) starting at {sorted(common)}"})
     target = out / tag
     results.save(target)
+    write_paired(results, target / "paired.md")
     return results
+
+
+def write_paired(results, path: Path, reference: str = "T-Grad") -> None:
+    """Paired differences `reference - method` per metric over the same photos (mean ± s.e., share of wins)."""
+    if reference not in results.methods or not results.methods[reference].per_image:
+        return
+    keys = [("ins_del", "Ins − Del", True), ("insertion", "Insertion", True), ("deletion", "Deletion", False)]
+    lines = [
+        f"{reference} minus each method on the same {results.methods[reference].num_images} photos: mean ± standard error "
+        "of the per-photo difference, and the share of photos where "
+        f"{reference} is better.",
+        "",
+        "| Method | " + " | ".join(f"Δ {label} | {reference} better" for _, label, _ in keys) + " |",
+        "|---|" + "---:|---:|" * len(keys),
+    ]
+    for name, result in results.methods.items():
+        if name == reference or not result.per_image:
+            continue
+        cells = []
+        for key, _, higher in keys:
+            d = results.paired(reference, name, key)
+            better = d.first_larger if higher else 1.0 - d.first_larger
+            cells += [f"{d.mean:+.4f} ± {d.sem:.4f}", f"{100 * better:.0f} %"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    path.write_text("\n".join(lines) + "\n")
 
 
 def run_evaluation(args, out: Path):
@@ -149,6 +178,7 @@ def run_evaluation(args, out: Path):
             results = evaluation.evaluate(
                 model, {name: explainers[name]}, dataset, num_steps=args.num_steps, auc=args.auc,
                 batch_size=args.batch_size, metric_batch_size=args.metric_batch_size, progress=False,
+                keep_per_image=True,
             )
             result = results.methods[name]
             path.write_text(json.dumps({

@@ -56,6 +56,38 @@ def test_streaming_table_equals_direct_metric_calls_and_ignores_batch_size():
     np.testing.assert_allclose(results.fractions, [0, 0.25, 0.5, 0.75, 1.0])
 
 
+def test_per_image_values_and_paired_differences(tmp_path):
+    model = models.small_cnn(softmax=True)
+    images, labels = _data()
+    explainers = {"Vanilla": tfxai.VanillaGradient(model), "IxG": tfxai.InputXGradient(model)}
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    results = evaluation.evaluate(model, explainers, dataset, num_steps=4, batch_size=4, progress=False, keep_per_image=True)
+    targets = np.argmax(model.predict(images, verbose=0), axis=-1)
+    auc = {}
+    for name, explainer in explainers.items():
+        maps = explainer(images, targets)
+        ins = metrics.insertion(model, images, maps, targets, num_steps=4)
+        dele = metrics.deletion(model, images, maps, targets, num_steps=4)
+        row = results.methods[name]
+        np.testing.assert_allclose(row.per_image["insertion"], ins.auc, rtol=1e-5)  # dataset order
+        np.testing.assert_allclose(np.mean(row.per_image["ins_del"]), row.means["ins_del"], rtol=1e-9, atol=1e-12)
+        auc[name] = ins.auc - dele.auc
+    diff = auc["Vanilla"] - auc["IxG"]
+    paired = results.paired("Vanilla", "IxG")
+    assert paired.num_images == 6 and paired.key == "ins_del"
+    np.testing.assert_allclose(paired.mean, diff.mean(), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(paired.sem, diff.std(ddof=1) / np.sqrt(6), rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(paired.first_larger, (diff > 0).mean())
+    saved = evaluation.EvaluationResults.from_json(results.to_json())
+    assert saved.paired("Vanilla", "IxG") == paired
+    plain = evaluation.evaluate(model, explainers, dataset, num_steps=4, progress=False)
+    assert plain.methods["IxG"].per_image == {}
+    with pytest.raises(InvalidInputError, match="keep_per_image"):
+        plain.paired("Vanilla", "IxG")
+    with pytest.raises(InvalidInputError, match="no method 'Grad'"):
+        results.paired("Grad", "IxG")
+
+
 def test_labels_as_targets_num_images_and_tables(tmp_path):
     model = models.small_cnn(softmax=True)
     images, labels = _data(5)

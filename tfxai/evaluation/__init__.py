@@ -6,7 +6,7 @@
 
 from tfxai.evaluation.data import center_crop, image_folder, preprocessed, read_labels, tfds_dataset
 from tfxai.evaluation.report import write_report
-from tfxai.evaluation.results import EvaluationResults, MethodResult
+from tfxai.evaluation.results import EvaluationResults, MethodResult, PairedDifference
 from tfxai.evaluation.runner import METRICS, evaluate
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "METRICS",
     "EvaluationResults",
     "MethodResult",
+    "PairedDifference",
     "image_folder",
     "tfds_dataset",
     "center_crop",

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from tfxai.errors import InvalidInputError
+
 #: Table columns: key, header, format, "higher is better?"
 COLUMNS = (
     ("insertion", "Insertion AUC ↑", "{:.4f}"),
@@ -26,7 +28,9 @@ COLUMNS = (
 class MethodAccumulator:
     """Running sums of one method (constant memory)."""
 
-    def __init__(self, curve_length: int):
+    def __init__(self, curve_length: int, keep_per_image: bool = False):
+        self.keep_per_image = keep_per_image
+        self.per_image: dict[str, list] = {}
         self.count = 0
         self.seconds = 0.0
         self.sums: dict[str, float] = {}
@@ -42,6 +46,8 @@ class MethodAccumulator:
             value = np.asarray(value, np.float64)
             self.sums[key] = self.sums.get(key, 0.0) + float(value.sum())
             self.squares[key] = self.squares.get(key, 0.0) + float((value**2).sum())
+            if self.keep_per_image:
+                self.per_image.setdefault(key, []).extend(value.reshape(-1).tolist())
         for key, scores in curves.items():
             self.curves[key] = self.curves.get(key, np.zeros(self.curve_length)) + np.asarray(scores).sum(axis=0)
 
@@ -59,12 +65,17 @@ class MethodAccumulator:
             means=means,
             sems=sems,
             curves={k: (v / n).tolist() for k, v in self.curves.items()},
+            per_image={k: list(v) for k, v in self.per_image.items()},
         )
 
 
 @dataclass
 class MethodResult:
-    """Means (and standard errors of the mean) of every metric for one method."""
+    """Means (and standard errors of the mean) of every metric for one method.
+
+    ``per_image`` holds every image's value of every metric, in dataset order,
+    when the evaluation ran with ``keep_per_image=True`` (else it is empty).
+    """
 
     name: str
     num_images: int
@@ -72,11 +83,25 @@ class MethodResult:
     means: dict
     sems: dict
     curves: dict = field(default_factory=dict)
+    per_image: dict = field(default_factory=dict)
 
     def value(self, key: str) -> float:
         if key == "ms_per_image":
             return self.ms_per_image
         return self.means.get(key, float("nan"))
+
+
+@dataclass
+class PairedDifference:
+    """``first - second`` of one metric over the same images: mean, standard error, share of images where first is larger."""
+
+    first: str
+    second: str
+    key: str
+    num_images: int
+    mean: float
+    sem: float
+    first_larger: float
 
 
 @dataclass
@@ -128,6 +153,28 @@ class EvaluationResults:
                 cells.append(cell)
             lines.append(f"| {result.name} | {result.num_images} | " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
+
+    def paired(self, first: str, second: str, key: str = "ins_del") -> "PairedDifference":
+        """Per-image difference ``first - second`` of metric `key` on the same images.
+
+        Methods evaluated on the same images are compared far more precisely
+        by the mean and standard error of their per-image differences than by
+        their separate standard errors. Needs ``evaluate(..., keep_per_image=True)``.
+        """
+        for name in (first, second):
+            if name not in self.methods:
+                raise InvalidInputError(f"no method {name!r} in these results; methods: {list(self.methods)}.")
+            if key not in self.methods[name].per_image:
+                raise InvalidInputError(
+                    f"method {name!r} has no per-image values of {key!r}; run evaluate(..., keep_per_image=True)."
+                )
+        a = np.asarray(self.methods[first].per_image[key], np.float64)
+        b = np.asarray(self.methods[second].per_image[key], np.float64)
+        if a.shape != b.shape:
+            raise InvalidInputError(f"{first!r} has {a.size} images and {second!r} {b.size}; a paired comparison needs the same images.")
+        diff = a - b
+        sem = float(diff.std(ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else float("nan")
+        return PairedDifference(first, second, key, int(diff.size), float(diff.mean()), sem, float((diff > 0).mean()))
 
     # --------------------------------------------------------- persistence
     def to_json(self) -> str:

@@ -47,6 +47,7 @@ def evaluate(
     strategy: tf.distribute.Strategy | None = None,
     progress: bool = True,
     warmup: bool = True,
+    keep_per_image: bool = False,
 ) -> EvaluationResults:
     """Explain every image with every explainer and average the metrics.
 
@@ -68,6 +69,9 @@ def evaluate(
         strategy: an optional `tf.distribute.Strategy`.
         progress: show a tqdm progress bar.
         warmup: explain one image before timing, so ms/image excludes tracing.
+        keep_per_image: also keep every image's metric values (a few floats per
+            image) for paired comparisons (:meth:`EvaluationResults.paired`);
+            off, memory stays constant however many images stream through.
 
     Returns:
         :class:`~tfxai.evaluation.results.EvaluationResults` (one row per method).
@@ -98,7 +102,7 @@ def evaluate(
         dataset = dataset.unbatch().take(num_images).batch(batch_size)
     height, width = (int(d) for d in dataset.element_spec[0].shape[1:3])
     steps, per_step = perturbation.step_schedule(height, width, num_steps, pixels_per_step)
-    accumulators = {name: MethodAccumulator(steps + 1) for name in explainers}
+    accumulators = {name: MethodAccumulator(steps + 1, keep_per_image) for name in explainers}
     settings = dict(
         metrics=list(metrics), num_steps=steps, pixels_per_step=per_step, baseline=str(baseline) if isinstance(baseline, str) else "custom",
         auc=auc, targets=targets, confidence_baseline=str(confidence_baseline), batch_size=batch_size,
