@@ -1,0 +1,197 @@
+"""Sync and execute the lecture notebooks: ``python notebooks/run.py``.
+
+Every notebook has its source ``notebooks/NN_name.py`` (jupytext percent format: ``# %%`` code
+cells, ``# %% [markdown]`` Markdown cells) and its paired ``notebooks/NN_name.ipynb``, committed
+with outputs. This script reads each ``.py`` with jupytext, executes it top to bottom in a fresh
+Python kernel (nbclient) with the working directory ``notebooks/`` and this checkout first on
+``PYTHONPATH`` (so the kernel imports this checkout's ``tfxai``), and writes the ``.ipynb`` with
+its outputs::
+
+    python notebooks/run.py              # every notebook (about 5 minutes on two CPU cores)
+    python notebooks/run.py 03 05        # some notebooks, by number or name
+    python notebooks/run.py --check      # no execution: fail if an .ipynb's cells differ from its .py
+    python notebooks/run.py student      # the assignment's student copy (see make_student.py)
+
+Only the standard library, jupytext, nbformat and nbclient are imported here (the kernel imports
+tfxai). Outputs are made reproducible: seeds are set in the notebooks, cell ids are numbered,
+execution timings are not recorded, and absolute paths of this machine that a warning might print
+are replaced by placeholders (reported on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CELL_TIMEOUT = 600  # seconds per cell
+#: Environment variables removed from the kernel's environment: the notebooks need none of them.
+UNSET = ("KERAS_HOME", "KERAS_BACKEND", "MPLBACKEND")
+UNSET_PREFIXES = ("TFXAI_",)
+
+
+def sources(names: list[str] | None = None) -> list[Path]:
+    """The notebook sources ``NN_name.py`` (all, or those whose file name starts with one of `names`)."""
+    paths = sorted(HERE.glob("[0-9][0-9]_*.py"))
+    if names:
+        chosen = [p for p in paths if any(p.stem.startswith(n) or p.stem == n for n in names)]
+        unknown = [n for n in names if not any(p.stem.startswith(n) for p in paths)]
+        if unknown:
+            raise SystemExit(f"No notebook matches {unknown}; notebooks: {[p.stem for p in paths]}")
+        return chosen
+    return paths
+
+
+def read_source(path: Path):
+    """The notebook of a percent-format ``.py`` file, with numbered cell ids (stable diffs)."""
+    import jupytext
+
+    notebook = jupytext.read(path)
+    for index, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{index:02d}"
+    notebook.metadata.setdefault(
+        "kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"}
+    )
+    return notebook
+
+
+def cells_of(notebook) -> list[tuple[str, str]]:
+    """What pairing compares: the type and source of every cell."""
+    return [(cell.cell_type, cell.source) for cell in notebook.cells]
+
+
+def kernel_env(root: Path | None = ROOT) -> dict[str, str]:
+    """The kernel's environment: this process's, minus tfxai/Keras settings, with `root` on PYTHONPATH."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in UNSET and not key.startswith(UNSET_PREFIXES)
+    }
+    if root is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def execute(notebook, cwd: Path, env: dict[str, str] | None = None, allow_errors: bool = False):
+    """Execute `notebook` in place in a fresh ``python3`` kernel started in `cwd`; returns it.
+
+    The kernel's low-level (C++) stderr, e.g. TensorFlow's start-up log lines, goes to this
+    process's stderr instead of into the notebook.
+    """
+    import nbclient
+
+    client = nbclient.NotebookClient(
+        notebook,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(cwd)}},
+        allow_errors=allow_errors,
+        record_timing=False,
+        extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+    )
+    client.execute(env=kernel_env() if env is None else env)
+    return notebook
+
+
+def _placeholders() -> list[tuple[str, str]]:
+    pairs = [(str(ROOT), "<repository>"), (sys.prefix, "<python>"), (sys.base_prefix, "<python>")]
+    home = os.path.expanduser("~")
+    if home not in ("/", "~"):
+        pairs.append((home, "~"))
+    return sorted({p for p in pairs if len(p[0]) > 1}, key=lambda p: -len(p[0]))
+
+
+def scrub(notebook) -> list[str]:
+    """Replace absolute paths of this machine in text outputs by placeholders; returns what was replaced."""
+    replaced = []
+    pairs = _placeholders()
+
+    def clean(text: str) -> str:
+        for path, placeholder in pairs:
+            if path in text:
+                replaced.append(path)
+                text = text.replace(path, placeholder)
+        return text
+
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = clean(output["text"])
+            if output.get("output_type") == "error":
+                output["traceback"] = [clean(line) for line in output["traceback"]]
+            for key, value in output.get("data", {}).items():
+                if key.startswith("text/") and isinstance(value, str):
+                    output["data"][key] = clean(value)
+    return sorted(set(replaced))
+
+
+def paired(source: Path) -> Path:
+    return source.with_suffix(".ipynb")
+
+
+def run(source: Path) -> float:
+    """Execute one source and write its paired ``.ipynb``; returns the seconds it took."""
+    import jupytext
+
+    notebook = read_source(source)
+    start = time.perf_counter()
+    execute(notebook, HERE)
+    seconds = time.perf_counter() - start
+    replaced = scrub(notebook)
+    if replaced:
+        print(f"  {source.name}: replaced absolute paths in outputs: {replaced}", file=sys.stderr)
+    notebook.metadata.pop("widgets", None)
+    jupytext.write(notebook, paired(source))
+    return seconds
+
+
+def check(paths: list[Path]) -> list[str]:
+    """Problems of the pairs: a missing ``.ipynb`` or cells that differ from the ``.py``."""
+    import nbformat
+
+    problems = []
+    for source in paths:
+        target = paired(source)
+        if not target.exists():
+            problems.append(f"{target.name} is missing")
+            continue
+        if cells_of(nbformat.read(target, as_version=4)) != cells_of(read_source(source)):
+            problems.append(f"{target.name} differs from {source.name}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="notebook numbers or names (default: all), or 'student'")
+    parser.add_argument("--check", action="store_true", help="only check that every .ipynb matches its .py")
+    args = parser.parse_args(argv)
+    if args.names[:1] == ["student"]:
+        import make_student  # noqa: E402  (notebooks/ is on sys.path when run as a script)
+
+        return make_student.main(args.names[1:])
+    paths = sources(args.names)
+    if args.check:
+        problems = check(paths)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        if problems:
+            print("Run `python notebooks/run.py` to regenerate.", file=sys.stderr)
+        return 1 if problems else 0
+    total = 0.0
+    for source in paths:
+        print(f"{source.stem} ...", flush=True)
+        seconds = run(source)
+        total += seconds
+        print(f"{source.stem}: {seconds:.0f} s -> {paired(source).relative_to(ROOT)}", flush=True)
+    print(f"{len(paths)} notebooks in {total:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
