@@ -20,7 +20,7 @@ if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment g
         "Set `KERAS_BACKEND=tensorflow` before importing keras."
     )
 
-from tfxai import baselines, errors, image_ops, integrated_gradients, surgery  # noqa: E402
+from tfxai import baselines, data, errors, image_ops, integrated_gradients, models, surgery  # noqa: E402
 from tfxai.adapter import ModelAdapter, adapt  # noqa: E402
 from tfxai import metrics  # noqa: E402
 from tfxai.decomposition import Decomposition, decompose  # noqa: E402
@@ -60,6 +60,8 @@ __all__ = [
     "iterative_fgsm",
     "pgd",
     "baselines",
+    "data",
+    "models",
     "errors",
     "image_ops",
     "integrated_gradients",
