@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests import models
-from tfxai import _registry, cli, demo
+from tfxai import _cli_common, _registry, cli, demo
 
 
 def test_demo_quick_writes_figure_maps_and_summary(tmp_path, capsys):
@@ -80,9 +80,9 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
 
 
 def test_input_range_of_preprocessing():
-    assert cli.input_range_of(None) == (0.0, 255.0)
-    assert cli.input_range_of(cli.preprocess_function("symmetric")) == (-1.0, 1.0)
-    low, high = cli.input_range_of(cli.preprocess_function("caffe"))
+    assert _cli_common.input_range_of(None) == (0.0, 255.0)
+    assert _cli_common.input_range_of(_cli_common.preprocess_function("symmetric")) == (-1.0, 1.0)
+    low, high = _cli_common.input_range_of(_cli_common.preprocess_function("caffe"))
     assert low == pytest.approx(-123.68) and high == pytest.approx(255 - 103.939)
 
 

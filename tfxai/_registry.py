@@ -1,109 +1,73 @@
-"""Method names of the command line and the demo, mapped to explainer factories.
+"""The method registry: every explainer class with a `name` registers itself here.
 
-A method whose class is not part of this installation (``getattr(tfxai, cls)``
-is None) is reported as unavailable instead of failing.
+The command line, the demo, the benchmarks and the contract tests iterate
+:data:`METHODS`; adding a method is defining its class (see
+:class:`tfxai.explainers.base.Explainer`), nothing else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
-
-import keras
+from typing import Any
 
 from tfxai.errors import InvalidInputError
 
-
-@dataclass(frozen=True)
-class Method:
-    """One method: its display title, the tfxai class name, keyword arguments and whether maps are signed."""
-
-    title: str
-    class_name: str
-    kwargs: Callable[[tuple[float, float], bool], dict] = field(default=lambda input_range, quick: {})
-    signed: bool = False
+#: ``{name: explainer class}`` in registration (import) order.
+METHODS: dict[str, type] = {}
 
 
-METHODS: dict[str, Method] = {
-    "vanilla": Method("Vanilla Gradient", "VanillaGradient"),
-    "inputxgradient": Method("Input x Gradient", "InputXGradient", signed=True),
-    "smoothgrad": Method(
-        "SmoothGrad", "SmoothGrad", lambda r, quick: {"num_samples": 8 if quick else 25, "seed": 0}
-    ),
-    "ig": Method(
-        "Integrated Gradients",
-        "IntegratedGradients",
-        lambda r, quick: {"num_steps": 16 if quick else 32, "input_range": r, "seed": 0},
-    ),
-    "gradcam": Method("Grad-CAM", "GradCAM"),
-    "gradcam++": Method("Grad-CAM++", "GradCAMPlusPlus"),
-    "xgradcam": Method("XGrad-CAM", "XGradCAM"),
-    "scorecam": Method("Score-CAM", "ScoreCAM"),
-    "eigencam": Method("Eigen-CAM", "EigenCAM"),
-    "fullgrad": Method("FullGrad", "FullGrad"),
-    "tgrad": Method("T-Grad", "TGrad"),
-}
-
-ALIASES = {
-    "vanillagradient": "vanilla",
-    "saliency": "vanilla",
-    "ixg": "inputxgradient",
-    "integratedgradients": "ig",
-    "gradcamplusplus": "gradcam++",
-    "gradcampp": "gradcam++",
-    "t-grad": "tgrad",
-    "grad-cam": "gradcam",
-}
+def register(cls: type) -> type:
+    """Add an explainer class under ``cls.name`` (a later class with the same name replaces it)."""
+    METHODS[cls.name] = cls
+    return cls
 
 
-def available(name: str) -> bool:
-    """Whether the method's class exists in this installation of tfxai."""
-    import tfxai
-
-    return getattr(tfxai, METHODS[name].class_name, None) is not None
+def _key(text: str) -> str:
+    return text.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
 
 
-#: Left out of the default selection: one forward pass per channel of the layer (2560 passes for
-#: two photos on EfficientNet-Lite0); ask for it by name or with ``all``.
-SLOW = ("scorecam",)
+def lookup(text: str) -> str:
+    """The canonical name of a method given by name, alias or title (case, ``-`` and ``_`` ignored)."""
+    key = _key(text)
+    for name, cls in METHODS.items():
+        if key in {_key(name), _key(cls.title), *(_key(a) for a in cls.aliases)}:
+            return name
+    raise InvalidInputError(f"Unknown method {text.strip()!r}. Choose from: {', '.join(METHODS)} (or 'all', 'default').")
 
 
 def parse(spec: str | list[str] | None) -> list[str]:
     """Turn ``"gradcam,tgrad"`` into canonical names.
 
-    ``"default"``/None: every available method except the slow ones (:data:`SLOW`);
-    ``"all"``: every available method.
+    ``"default"``/None: every method except the slow ones; ``"all"``: every method.
     """
-    if spec is None or spec == "default" or spec == ["default"]:
-        return [name for name in METHODS if available(name) and name not in SLOW]
-    if spec == "all" or spec == ["all"]:
-        return [name for name in METHODS if available(name)]
+    if spec is None or spec in ("default", ["default"]):
+        return [name for name, cls in METHODS.items() if not cls.slow]
+    if spec in ("all", ["all"]):
+        return list(METHODS)
     items = spec.split(",") if isinstance(spec, str) else list(spec)
-    names = []
+    names: list[str] = []
     for item in items:
-        key = item.strip().lower().replace("_", "")
-        if not key:
-            continue
-        key = ALIASES.get(key, key)
-        if key not in METHODS:
-            raise InvalidInputError(
-                f"Unknown method {item.strip()!r} in --methods. Choose from: {', '.join(METHODS)} (or 'all')."
-            )
-        if not available(key):
-            raise InvalidInputError(
-                f"Method {item.strip()!r} needs tfxai.{METHODS[key].class_name}, which this installation lacks."
-            )
-        if key not in names:
-            names.append(key)
+        if item.strip():
+            name = lookup(item)
+            if name not in names:
+                names.append(name)
     if not names:
         raise InvalidInputError(f"--methods is empty. Received: {spec!r}. Choose from: {', '.join(METHODS)}.")
     return names
 
 
-def build(name: str, model: keras.Model, input_range: tuple[float, float], quick: bool = False) -> Any:
-    """The explainer of method `name` for `model`."""
-    import tfxai
+def slow() -> list[str]:
+    """Names of the methods left out of the default selection."""
+    return [name for name, cls in METHODS.items() if cls.slow]
 
-    method = METHODS[name]
-    cls = getattr(tfxai, method.class_name)
-    return cls(model, **method.kwargs(tuple(input_range), quick))
+
+def build(name: str, model: Any, *, quick: bool = False, layer: Any = None, **overrides: Any) -> Any:
+    """The explainer of method `name` for `model` with its command-line settings.
+
+    `layer` is passed to methods that take one (the CAM family); `overrides`
+    replace settings (e.g. ``num_channels=`` for Score-CAM).
+    """
+    cls = METHODS[lookup(name)]
+    kwargs = {**cls.quick_settings(quick), **overrides}
+    if cls.takes_layer and layer is not None:
+        return cls(model, layer, **kwargs)
+    return cls(model, **kwargs)

@@ -33,9 +33,11 @@ def check_model(model: Any) -> keras.Model:
         inputs = None
     if not inputs:
         raise UnsupportedModelError(
-            f"Model {model.name!r} has no defined inputs: it was never built or called. "
-            "Build it first, e.g. `model.build((None, H, W, C))` or call it on a batch, "
-            "or define it with `keras.Input`."
+            f"Model {model.name!r} ({type(model).__name__}) has no symbolic inputs: it is a subclassed model, or a "
+            "Sequential model without an input shape. tfxai reads a model's graph of layers, which only functional "
+            "and Sequential models have. Start a Sequential model with `keras.Input(shape=(H, W, C))`; rebuild a "
+            "subclassed model with the functional API (`inputs = keras.Input((H, W, C))`, call its layers in "
+            "order, `keras.Model(inputs, outputs)`)."
         )
     if len(inputs) != 1:
         raise UnsupportedModelError(
@@ -47,25 +49,38 @@ def check_model(model: Any) -> keras.Model:
             f"tfxai explains image models with inputs of shape (N, H, W, C); model "
             f"{model.name!r} takes inputs of shape {tuple(inputs[0].shape)}."
         )
+    try:
+        output = model.output
+    except (AttributeError, ValueError):  # a Sequential model exposes `outputs` only
+        output = None
+    if isinstance(output, dict):
+        raise UnsupportedModelError(
+            f"Model {model.name!r} returns a dict of outputs {sorted(output)}; tfxai explains one (N, classes) "
+            "output. Explain one of them: `keras.Model(model.inputs, model.output[KEY])`."
+        )
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         shapes = [tuple(o.shape) for o in model.outputs]
         raise UnsupportedModelError(
             f"tfxai explains classifiers with one output of shape (N, num_classes); "
-            f"model {model.name!r} has outputs of shapes {shapes}."
+            f"model {model.name!r} has outputs of shapes {shapes}. Explain one: "
+            "`keras.Model(model.inputs, model.outputs[i])`."
         )
+    if model.outputs[0].shape[-1] is None:
+        raise UnsupportedModelError(f"Model {model.name!r} has an unknown number of output classes.")
     return model
 
 
-def as_images(images: Any, model: keras.Model | None = None, name: str = "images") -> tf.Tensor:
+def as_images(images: Any, model: keras.Model | None = None, name: str = "images", dtype: Any = None) -> tf.Tensor:
     """Convert `images` to a float tensor of shape (N, H, W, C) and check it.
 
-    The dtype is the model's input dtype (float32 for most models, float64 for
-    models built under `keras.config.set_floatx("float64")`). Integer pixels
-    (e.g. uint8) are converted; booleans and strings are refused. NaN and
+    The dtype is `dtype`, else the model's input dtype (float32 for most
+    models, float64 for models built under `keras.config.set_floatx("float64")`).
+    Integer pixels (e.g. uint8) are converted; booleans and strings are refused. NaN and
     infinite values, a missing batch axis, an empty batch, a channels-first
     layout and spatial sizes the model cannot take raise `InvalidInputError`.
     """
-    dtype = model.inputs[0].dtype if model is not None else "float32"
+    if dtype is None:
+        dtype = model.inputs[0].dtype if model is not None else "float32"
     dtype = tf.as_dtype(dtype)
     if isinstance(images, (tf.Tensor, tf.Variable)):
         source_dtype = images.dtype

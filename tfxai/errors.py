@@ -35,3 +35,11 @@ class UnsupportedModelError(TfxaiError, ValueError):
     def __init__(self, message: str, layers: list[str] | tuple[str, ...] = ()):
         super().__init__(message)
         self.layers = list(layers)
+
+
+class NonFiniteResultError(TfxaiError, ValueError):
+    """A computation gave NaN or infinite values (an overflowing noise scale, a NaN baseline...)."""
+
+
+class InputRangeWarning(UserWarning):
+    """Images lie far outside the input range tfxai assumes for the model (legal, but suspicious)."""

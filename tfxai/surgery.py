@@ -7,21 +7,21 @@ This is the one place where tfxai walks or replays a Keras functional graph.
 * :func:`find_layer` resolves a layer given by name, path, object or ``None``.
 * :func:`replay` runs a model's graph on new inputs, calling a hook for every
   leaf layer, so callers can record tensors or substitute layers.
-* :func:`logits_model` returns a model that outputs logits (a rebuilt copy
-  when the model ends in a softmax).
+* :func:`logits_model` returns a model that outputs logits (the final layer
+  called without its activation, on the same variables).
 * :func:`expose` returns a model that outputs the logits and chosen
   intermediate tensors in one forward pass.
 
-Rebuilt models share the user's layers (and so their weights); the only copies
-made are of a final layer whose fused activation is a softmax, which is
-snapshot with the activation removed. Nothing on the user's model changes:
-weights, configs and activations are left as they were.
+Rebuilt models share the user's layers and variables: no weight is ever
+copied, so a model trained after it was first explained is explained with its
+new weights. A layer whose activation must be removed is called through a
+:func:`linear_view` of it (same variables). Nothing on the user's model
+changes: weights, configs and activations are left as they were.
 """
 
 from __future__ import annotations
 
 import difflib
-import weakref
 from typing import Any, Callable, Iterator, NamedTuple
 
 import keras
@@ -161,99 +161,82 @@ def replay(model: keras.Model, inputs: Any, call_fn: CallFn = _default_call, pre
     return graph._run_through_graph(inputs, operation_fn=lambda op: op, call_fn=dispatch)
 
 
-def _new_input(model: keras.Model) -> keras.KerasTensor:
+def new_input(model: keras.Model, dtype: Any = None) -> keras.KerasTensor:
+    """A fresh ``keras.Input`` like `model`'s (shape; `dtype` or the model's), to replay its graph on."""
     ref = model.inputs[0]
-    return keras.Input(batch_shape=tuple(ref.shape), dtype=ref.dtype, name=ref.name if hasattr(ref, "name") else None)
+    return keras.Input(batch_shape=tuple(ref.shape), dtype=dtype or ref.dtype)
 
 
 def final_layer(model: keras.Model) -> keras.layers.Layer:
     """The leaf layer that produces the model's output (nested models entered)."""
-    last = list(iter_layers(model))
-    leaves = [i for i in last if not is_graph_model(i.layer)]
+    leaves = [i for i in iter_layers(model) if not is_graph_model(i.layer)]
     return leaves[-1].layer
 
 
-def _activation_name(layer: Any) -> str | None:
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    activation = getattr(layer, "activation", None)
-    if activation is None:
-        return None
-    try:
-        return keras.activations.serialize(activation)
-    except Exception:
-        return getattr(activation, "__name__", None)
+def linear_view(layer: keras.layers.Layer) -> keras.layers.Layer:
+    """`layer` called without its activation, on the **same** variables (no copy of the weights).
 
-
-def ends_in_softmax(model: keras.Model) -> bool:
-    """True when the model's last layer applies a softmax (fused or standalone)."""
-    if not is_graph_model(model):
-        return False
-    return _activation_name(final_layer(model)) == "softmax"
-
-
-def _without_activation(layer: keras.layers.Layer, input_shape: tuple) -> keras.layers.Layer:
-    """A snapshot copy of `layer` with a linear activation (the user's layer is untouched)."""
-    config = dict(layer.get_config())
-    config["activation"] = "linear"
-    config["name"] = layer.name + "_logits"
-    copy = type(layer).from_config(config)
-    copy.build(input_shape)
-    copy.set_weights(layer.get_weights())
-    return copy
-
-
-def split_activation(layer: keras.layers.Layer, input_shape: tuple) -> keras.layers.Layer:
-    """A snapshot copy of `layer` with a linear activation, to expose its pre-activation.
-
-    Apply ``layer.activation`` to the copy's output to get the layer's output
-    back. The copy holds copies of the weights taken now (the user's layer is
-    untouched); rebuild after training.
+    A new object of the layer's class sharing the layer's state (its kernel and
+    bias variables included) with a linear activation. The user's layer is not
+    modified; training or editing it changes the view too. Used to expose a
+    pre-activation (the logits before a fused softmax, ``z`` before a fused
+    ReLU6 or swish).
     """
-    copy = _without_activation(layer, input_shape)
-    return copy
-
-
-def new_input(model: keras.Model) -> keras.KerasTensor:
-    """A fresh ``keras.Input`` like `model`'s (shape and dtype), to replay its graph on."""
-    return _new_input(model)
+    view = object.__new__(type(layer))
+    view.__dict__.update(layer.__dict__)
+    object.__setattr__(view, "activation", keras.activations.linear)
+    object.__setattr__(view, "_inbound_nodes", [])  # the view's graph nodes are its own
+    object.__setattr__(view, "_outbound_nodes", [])
+    return view
 
 
 def _strip_call(layer_to_strip: Any) -> CallFn:
-    cache: dict[str, Any] = {}
+    """A replay hook that calls `layer_to_strip` without its activation (live variables)."""
+    view: dict[str, Any] = {}
 
     def call(layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any:
         if layer is not layer_to_strip:
             return layer(*args, **kwargs)
         if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
             return args[0]
-        if "copy" not in cache:
-            cache["copy"] = _without_activation(layer, tuple(args[0].shape))
-        return cache["copy"](*args, **kwargs)
+        if "layer" not in view:
+            view["layer"] = linear_view(layer)
+        return view["layer"](*args, **kwargs)
 
     return call
 
 
-_LOGIT_MODELS: "weakref.WeakKeyDictionary[keras.Model, keras.Model]" = weakref.WeakKeyDictionary()
+def _strips(layer: Any) -> bool:
+    """Whether `layer` has an activation to remove (anything but linear)."""
+    if isinstance(layer, keras.layers.Softmax):
+        return True
+    if isinstance(layer, keras.layers.Activation):
+        return True
+    activation = getattr(layer, "activation", None)
+    return activation is not None and activation is not keras.activations.linear and getattr(
+        activation, "__name__", "") != "linear"
 
 
-def logits_model(model: keras.Model) -> keras.Model:
-    """Return a model computing logits: `model` itself, or a copy without its final softmax.
+def logits_model(model: keras.Model, final: Any = None, *, logits_layer: Any = None, dtype: Any = None) -> keras.Model:
+    """A model ``images -> logits`` sharing `model`'s layers and variables.
 
-    The copy is cached per model (weakly, so it dies with the model); it
-    snapshots the final layer's weights, so rebuild explainers after training.
-
-    This is what the lecture does with ``model.layers[-1].activation = None``,
-    done on a rebuilt copy so the user's model keeps its softmax.
+    `final` (default: the model's final leaf layer) is called without its
+    activation (:func:`linear_view`), what the lecture does with
+    ``model.layers[-1].activation = None`` but without touching the user's
+    model. With `logits_layer`, that layer's output is returned instead. The
+    input takes `dtype` (default: the model's). The rebuilt graph reads the
+    live variables, so it follows training; build it once per model
+    (:func:`tfxai.adapt` caches it).
     """
-    if not ends_in_softmax(model):
+    final = final_layer(model) if final is None and logits_layer is None else final
+    same_dtype = dtype is None or tf.as_dtype(dtype) == tf.as_dtype(model.inputs[0].dtype)
+    if logits_layer is None and not _strips(final) and same_dtype:
         return model
-    cached = _LOGIT_MODELS.get(model)
-    if cached is None:
-        inputs = _new_input(model)
-        outputs = replay(model, inputs, _strip_call(final_layer(model)))
-        cached = _LOGIT_MODELS[model] = keras.Model(inputs, outputs, name=f"{model.name}_logits")
-    return cached
+    if logits_layer is not None:
+        return expose(model, [], logits_layer=logits_layer, dtype=dtype)
+    inputs = new_input(model, dtype)
+    outputs = replay(model, inputs, _strip_call(final))
+    return keras.Model(inputs, outputs, name=f"{model.name}_logits")
 
 
 class _Recorder:
@@ -276,21 +259,28 @@ class _Recorder:
         return self._record(model, outputs)
 
 
-def expose(model: keras.Model, layers: list[Any], strip_softmax: bool = True) -> keras.Model:
+def expose(model: keras.Model, layers: list[Any], *, final: Any = None, logits_layer: Any = None,
+           dtype: Any = None) -> keras.Model:
     """A model mapping images to ``[logits, *outputs of layers]`` in one forward pass.
 
     `layers` are layer objects of `model` (nested ones included, see
-    :func:`find_layer`). With `strip_softmax` the first output is the logits
-    even if `model` ends in a softmax.
+    :func:`find_layer`). The logits are the model's output with `final` (if
+    given) called without its activation, or the output of `logits_layer`.
+    Layers and variables are shared with `model`; the input takes `dtype`.
     """
-    strip = final_layer(model) if strip_softmax and ends_in_softmax(model) else None
-    recorder = _Recorder(list(layers), strip)
-    inputs = _new_input(model)
+    strip = final if final is not None and _strips(final) else None
+    wanted = list(layers) + ([logits_layer] if logits_layer is not None else [])
+    recorder = _Recorder(wanted, strip)
+    inputs = new_input(model, dtype)
     outputs = replay(model, inputs, recorder)
-    missing = [layer.name for layer in layers if id(layer) not in recorder.recorded]
+    missing = [layer.name for layer in wanted if id(layer) not in recorder.recorded]
     if missing:
         raise LayerNotFoundError(f"Layers {missing} are not reached from the input of model {model.name!r}.")
+    if logits_layer is not None:
+        outputs = recorder.recorded[id(logits_layer)]
     exposed = [recorder.recorded[id(layer)] for layer in layers]
+    if not exposed:
+        return keras.Model(inputs, outputs, name=f"{model.name}_logits")
     return keras.Model(inputs, [outputs, *exposed], name=f"{model.name}_exposed")
 
 
@@ -300,8 +290,3 @@ def num_classes(model: keras.Model) -> int:
     if size is None:
         raise UnsupportedModelError(f"Model {model.name!r} has an unknown number of output classes.")
     return int(size)
-
-
-def as_tensor_fn(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Call `model` in inference mode (dropout off, BatchNormalization on moving stats)."""
-    return lambda images: model(images, training=False)

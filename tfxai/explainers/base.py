@@ -3,58 +3,81 @@
 An explainer is built once per model, ``explainer = Method(model, ...)``, and
 called on batches: ``maps = explainer(images, targets=None)``.
 
-* `images`: float array ``(N, H, W, C)``, channels-last, in the model's input
-  space (whatever its first layer expects).
-* `targets`: ``None`` (each image's predicted class), one int, or ``N`` ints.
-* Returns ``(N, H, W)`` maps at input resolution in the model's float dtype
+* `model`: a Keras classifier or a :class:`~tfxai.adapter.ModelAdapter`
+  (``tfxai.adapt(model, input_range=...)``); method hyperparameters are
+  keyword-only after it (and after `layer` for the CAM family).
+* `images`: array ``(N, H, W, C)``, channels-last, in the model's input space.
+* `targets`: ``None`` (each image's predicted class), one int or class name,
+  or ``N`` of them.
+* Returns ``(N, H, W)`` maps at input resolution in the adapter's float dtype
   (float32 for ordinary models), unnormalised unless the method's definition
-  normalises.
+  normalises. NaN or infinite maps are never returned (an error says why).
 
-All model work runs in a `tf.function` owned by the instance, traced once per
-input shape (the batch axis is left unknown, so batch sizes share one trace).
-`batch_size` always means rows per model call after a method's expansion
-(images x steps x samples x masks).
+A method is one small class: it declares its registry `name`, `title`,
+whether its maps are `signed`, and implements :meth:`Explainer.explain_batch`,
+the pure-TensorFlow body ``(images, targets, seed) -> maps`` run by the shared
+runtime (:mod:`tfxai._runtime`) inside one `tf.function` per input shape.
+Defining such a class registers it: the command line, the demo, the
+benchmarks and the contract tests pick it up from :mod:`tfxai._registry`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, _targets, _validation, surgery
+from tfxai import _registry, _runtime, _validation
+from tfxai.adapter import adapt
 
-PREDICTED = -1  # the in-graph marker for "explain the predicted class"
+PREDICTED = _runtime.PREDICTED
 
 
 class Explainer:
-    """Base class: validation, targets, compilation and batching for a method.
-
-    Subclasses implement :meth:`explain_batch` in pure TensorFlow.
+    """Base class of every method: model adapter, runtime, registry entry.
 
     Args:
-        model: a Keras image classifier (functional, Sequential or nested). It
-            is never modified; a model ending in softmax is explained through
-            a rebuilt copy that outputs logits.
-        output: ``"logit"`` or ``"probability"``: what score of the target
-            class is explained.
-        batch_size: rows per model call after expansion.
+        model: a Keras image classifier (functional, Sequential or nested) or
+            a :class:`~tfxai.adapter.ModelAdapter`. It is never modified; the
+            logits are read from its live variables.
+        output: ``"logit"`` or ``"probability"``: what score of the target is explained.
+        batch_size: rows per model call after a method's expansion.
+        seed: seed of random methods (None: a fresh seed per call); ignored by
+            deterministic ones.
+
+    Class attributes (the registry entry):
+        name: command-line name (None: not registered); title: display name;
+        signed: maps carry a sign (plotted with a diverging scale); slow: left
+        out of the default selection; aliases: other accepted names.
     """
 
-    #: Whether the method draws random numbers (then it takes a `seed`).
-    stochastic = False
+    name: ClassVar[str | None] = None
+    title: ClassVar[str] = ""
+    signed: ClassVar[bool] = False
+    slow: ClassVar[bool] = False
+    aliases: ClassVar[tuple[str, ...]] = ()
+    takes_layer: ClassVar[bool] = False
 
-    def __init__(self, model: keras.Model, *, output: str = "logit", batch_size: int = 32):
-        self.model = _validation.check_model(model)
-        self.output = _validation.check_choice(output, "output", _targets.OUTPUTS)
-        self.batch_size = _validation.check_positive_int(batch_size, "batch_size")
-        self.num_classes = surgery.num_classes(model)
-        self._logits_model = surgery.logits_model(model)
-        self._functions: dict[Any, Callable] = {}
-        self.trace_count = 0  # number of tf.function traces (one per input shape)
-        self.seed: int | None = None
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("name"):
+            _registry.register(cls)
+
+    @classmethod
+    def quick_settings(cls, quick: bool) -> dict:
+        """Keyword arguments of the command line and the demo (`quick`: fewer samples/steps)."""
+        return {}
+
+    def __init__(self, model: Any, *, output: str = "logit", batch_size: int = 32, seed: int | None = None):
+        self.adapter = adapt(model)
+        self.model = self.adapter.model
+        self.output = _validation.check_choice(output, "output", _runtime.OUTPUTS)
+        self.runtime = _runtime.Runtime(self.adapter, batch_size)
+        self.batch_size = self.runtime.batch_size
+        self.seed = _validation.check_seed(seed)
+        self.num_classes = self.adapter.num_classes
 
     # ----------------------------------------------------------------- public
     def __call__(self, images: Any, targets: Any = None) -> tf.Tensor:
@@ -63,48 +86,36 @@ class Explainer:
 
     def predict(self, images: Any) -> np.ndarray:
         """The predicted class of each image, shape (N,) (what ``targets=None`` explains)."""
-        images = _validation.as_images(images, self.model)
-        fn = self._compiled("predict", lambda x, t, s: self.predicted_classes(x), images)
-        return fn(images, tf.zeros([0], tf.int32), tf.zeros([2], tf.int32)).numpy()
+        images = self.runtime.images(images)
+        fn = self.runtime.compiled("predict", self.runtime.predicted, images)
+        return fn(images).numpy()
+
+    @property
+    def trace_count(self) -> int:
+        """Number of `tf.function` traces so far (one per input shape and entry point)."""
+        return self.runtime.trace_count
 
     def __repr__(self) -> str:
-        params = {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in ("model", "trace_count")}
+        hidden = ("model", "adapter", "runtime", "num_classes")
+        params = {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in hidden}
         args = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        return f"{type(self).__name__}(model={self.model.name!r}, {args})"
+        return f"{type(self).__name__}(model={self.adapter.name!r}, {args})"
 
     # ------------------------------------------------------ for subclasses
     def check_inputs(self, images: tf.Tensor) -> None:
         """Method-specific checks of a validated batch, run eagerly before tracing (raise errors here)."""
-    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-        """Pure-TF body: ``(N, H, W, C)`` images and ``(N,)`` targets (``-1`` = predicted) -> maps."""
+
+    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """Pure-TF body: ``(N, H, W, C)`` images, ``(N,)`` targets (``-1`` = predicted), seed pair -> maps."""
         raise NotImplementedError
 
     def logits(self, images: tf.Tensor) -> tf.Tensor:
-        """Logits of the model (softmax stripped), inference mode."""
-        return self._logits_model(images, training=False)
+        """Class logits ``(N, num_classes)`` of the model (softmax stripped), inference mode."""
+        return self.adapter.logits(images)
 
     def scores(self, logits: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
         """The explained score per row; ``targets == -1`` picks the row's argmax."""
-        targets = resolve_predicted(targets, logits)
-        return _targets.select_scores(logits, targets, self.output)
-
-    def predicted_classes(self, images: tf.Tensor) -> tf.Tensor:
-        """Argmax of the logits, chunked by `batch_size` (in-graph)."""
-        spec = tf.TensorSpec([], tf.int32)
-        return _batching.map_images(
-            lambda index: tf.argmax(self.logits(tf.gather(images, index)), axis=-1, output_type=tf.int32),
-            tf.shape(images)[0],
-            self.batch_size,
-            spec,
-        )
-
-    def resolve_targets(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
-        """Replace ``-1`` targets by predicted classes (one extra forward pass if needed)."""
-        return tf.cond(
-            tf.reduce_any(targets < 0),
-            lambda: tf.where(targets < 0, self.predicted_classes(images), targets),
-            lambda: targets,
-        )
+        return self.adapter.scores(logits, _runtime.resolve_predicted(targets, logits), self.output)
 
     def input_gradients(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Gradient of each row's score w.r.t. its input, and the logits: one pass."""
@@ -114,45 +125,20 @@ class Explainer:
             scores = self.scores(logits, targets)
         return tape.gradient(scores, images), logits
 
-    def row_seed(self, seed: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
-        """A stateless seed for draw `index` derived from the call's seed."""
-        return tf.stack([seed[0], seed[1] + tf.cast(index, tf.int32)])
-
     # --------------------------------------------------------------- plumbing
-    def _run(self, name: str, body: Callable, images: Any, targets: Any) -> tf.Tensor:
-        images = _validation.as_images(images, self.model)
+    def _run(self, name: str, body: Callable, images: Any, targets: Any) -> Any:
+        images = self.runtime.images(images)
         self.check_inputs(images)
-        parsed = _targets.parse_targets(targets, int(images.shape[0]), self.num_classes)
-        if parsed is None:
-            parsed = np.full((int(images.shape[0]),), PREDICTED, np.int32)
-        fn = self._compiled(name, lambda x, t, s: body(x, t) if not self.stochastic else body(x, t, s), images)
-        return fn(images, tf.constant(parsed, tf.int32), self._call_seed())
-
-    def _call_seed(self) -> tf.Tensor:
-        seed = self.seed if self.seed is not None else int(np.random.default_rng().integers(2**31 - 1))
-        return tf.constant([seed % (2**31 - 1), 0], tf.int32)
-
-    def _compiled(self, name: str, body: Callable, images: tf.Tensor) -> Callable:
-        key = (name, tuple(images.shape[1:]), images.dtype.name)
-        if key not in self._functions:
-            signature = [
-                tf.TensorSpec((None, *images.shape[1:]), images.dtype),
-                tf.TensorSpec((None,), tf.int32),
-                tf.TensorSpec((2,), tf.int32),
-            ]
-
-            def traced(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-                self.trace_count += 1
-                return body(images, targets, seed)
-
-            self._functions[key] = tf.function(traced, input_signature=signature)
-        return self._functions[key]
-
-
-def resolve_predicted(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    """``targets`` with every ``-1`` replaced by the argmax of the row's logits."""
-    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return tf.where(targets < 0, predicted, tf.cast(targets, tf.int32))
+        parsed = self.runtime.targets(targets, int(images.shape[0]))
+        fn = self.runtime.compiled(name, body, images, tf.constant(parsed), seed=True)
+        result = fn(images, tf.constant(parsed), self.runtime.seed(self.seed))
+        for value in tf.nest.flatten(result):
+            _runtime.check_finite(
+                value, f"{type(self).__name__}",
+                f"Check the inputs and the settings ({self!r}): an overflowing noise scale, a NaN baseline or "
+                "a model that produces NaN on these images.",
+            )
+        return result
 
 
 class AttributionExplainer(Explainer):
@@ -165,11 +151,10 @@ class AttributionExplainer(Explainer):
         """Signed per-channel attributions, shape ``(N, H, W, C)``."""
         return self._run("attributions", self.attribute_batch, images, targets)
 
-    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
-        args = (images, targets) if seed is None else (images, targets, seed)
-        return self.reduce_channels(self.attribute_batch(*args))
+    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        return self.reduce_channels(self.attribute_batch(images, targets, seed))
 
-    def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
+    def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
 
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:

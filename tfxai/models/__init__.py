@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from importlib import resources
 
 import keras

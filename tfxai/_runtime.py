@@ -1,0 +1,186 @@
+"""The one runtime: validation, targets, the per-shape `tf.function` cache, chunking and seeds.
+
+Used by every explainer, the decomposition and the metrics (one engine). A
+:class:`Runtime` belongs to one :class:`~tfxai.adapter.ModelAdapter` and one
+`batch_size` (rows per model call after a method's expansion).
+
+* :meth:`Runtime.images` validates images through the adapter (dtype, shape,
+  NaN, range warning);
+* :meth:`Runtime.targets` parses `targets` (``None`` = predicted, one int or
+  class name, ``N`` ints or names) into an int32 ``(N,)`` array with
+  :data:`PREDICTED` (``-1``) for "the predicted class";
+* :meth:`Runtime.compiled` returns a `tf.function` per name and input shapes
+  (the batch axis unknown, so batch sizes share one trace), counting traces;
+* :meth:`Runtime.seed` turns ``None`` or an int into a stateless seed pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import tensorflow as tf
+
+from tfxai import _batching, _validation
+from tfxai.errors import InvalidInputError, InvalidTypeError, NonFiniteResultError
+
+PREDICTED = -1  # the in-graph marker for "explain the predicted class"
+OUTPUTS = ("logit", "probability")
+
+
+class Runtime:
+    """Validation, targets, compilation and chunking for one adapted model and `batch_size`."""
+
+    def __init__(self, adapter: Any, batch_size: int = 32):
+        self.adapter = adapter
+        self.batch_size = _validation.check_positive_int(batch_size, "batch_size")
+        self._functions: dict = {}
+        self.trace_count = 0
+
+    # ------------------------------------------------------------------ eager side
+    def images(self, images: Any, name: str = "images") -> tf.Tensor:
+        """`images` validated and converted to the adapter's dtype, ``(N, H, W, C)``."""
+        return self.adapter.as_images(images, name=name)
+
+    def targets(self, targets: Any, num_images: int, fill: bool = True) -> np.ndarray | None:
+        """``(N,)`` int32 class indices (``-1`` = predicted when `fill`, else None for "predicted")."""
+        parsed = parse_targets(targets, num_images, self.adapter.num_classes, self.adapter)
+        if parsed is None and fill:
+            return np.full((num_images,), PREDICTED, np.int32)
+        return parsed
+
+    def seed(self, seed: int | None) -> tf.Tensor:
+        """A stateless seed pair; a fresh random one when `seed` is None."""
+        value = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
+        return tf.constant([value % (2**31 - 1), 0], tf.int32)
+
+    def compiled(self, name: Any, body: Callable, *examples: tf.Tensor, seed: bool = False) -> Callable:
+        """A `tf.function` of ``body(*tensors)`` cached per `name` and the examples' shapes and dtypes.
+
+        Every example has a batch axis, left unknown in the signature; with
+        `seed`, a last argument, the ``(2,)`` int32 seed pair, is added.
+        """
+        key = (name, tuple((tuple(e.shape[1:]), e.dtype.name) for e in examples), seed)
+        if key not in self._functions:
+            signature = [tf.TensorSpec((None, *e.shape[1:]), e.dtype) for e in examples]
+            if seed:
+                signature.append(tf.TensorSpec([2], tf.int32))
+
+            def traced(*args: tf.Tensor) -> Any:
+                self.trace_count += 1
+                return body(*args)
+
+            self._functions[key] = tf.function(traced, input_signature=signature)
+        return self._functions[key]
+
+    # ------------------------------------------------------------------ in-graph helpers
+    def predicted(self, images: tf.Tensor) -> tf.Tensor:
+        """``(N,)`` argmax classes of `images`, chunked by `batch_size` (in-graph)."""
+        return _batching.map_images(
+            lambda index: tf.argmax(self.adapter.logits(tf.gather(images, index)), axis=-1, output_type=tf.int32),
+            tf.shape(images)[0],
+            self.batch_size,
+            tf.TensorSpec([], tf.int32),
+        )
+
+    def resolve(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """`targets` with ``-1`` replaced by the predicted classes (one forward pass only if needed)."""
+        return tf.cond(
+            tf.reduce_any(targets < 0),
+            lambda: tf.where(targets < 0, self.predicted(images), targets),
+            lambda: targets,
+        )
+
+
+def resolve_predicted(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """``targets`` with every ``-1`` replaced by the argmax of the row's logits."""
+    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.where(targets < 0, predicted, tf.cast(targets, tf.int32))
+
+
+def row_seed(seed: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    """A stateless seed for draw `index` derived from a call's seed pair."""
+    return tf.stack([seed[0], seed[1] + tf.cast(index, tf.int32)])
+
+
+def check_finite(values: Any, what: str, hint: str) -> None:
+    """Raise :class:`NonFiniteResultError` when `values` hold NaN or infinities (never return them)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        bad = np.unique(np.nonzero(~np.isfinite(array.reshape(array.shape[0], -1)))[0]).tolist()
+        raise NonFiniteResultError(
+            f"{what} gave NaN or infinite values (images {bad[:10]}{'...' if len(bad) > 10 else ''}). {hint}"
+        )
+
+
+def parse_targets(targets: Any, num_images: int, num_classes: int, adapter: Any = None) -> np.ndarray | None:
+    """Check `targets` and return an int32 array of shape (N,), or None for "predicted".
+
+    Accepted: None, one int, N ints, and (when the model's class names are
+    known) one class name or N names.
+
+    Raises:
+        InvalidTypeError: for floats, booleans, unknown strings or mixed types.
+        InvalidInputError: for a wrong number of targets, out-of-range classes,
+            an empty list or a 2-D array.
+    """
+    if targets is None:
+        return None
+    if isinstance(targets, (bool, np.bool_)):
+        raise InvalidTypeError(f"`targets` must be None, an int or N ints. Received: targets={targets!r}.")
+    if isinstance(targets, str):
+        targets = [targets] * num_images
+    if isinstance(targets, (int, np.integer)):
+        array = np.full((num_images,), int(targets), dtype=np.int64)
+    else:
+        try:
+            array = np.asarray(targets.numpy() if hasattr(targets, "numpy") else targets)
+        except Exception:  # noqa: BLE001 - ragged and other unconvertible inputs
+            raise InvalidTypeError(
+                f"`targets` must be None, an int or a sequence of N ints. Received: {targets!r}."
+            ) from None
+        if array.size == 0:
+            raise InvalidInputError(
+                f"`targets` is empty (received {targets!r}); pass None for the predicted classes, one class index "
+                f"for every image, or {num_images} class indices."
+            )
+        if array.dtype.kind in "US":
+            if adapter is None:
+                raise InvalidTypeError(f"`targets` must be class indices; received names {array[:5].tolist()}.")
+            array = np.asarray([adapter.class_index(str(n)) for n in array.reshape(-1)]).reshape(array.shape)
+        if array.ndim == 2:
+            if array.shape[1] == 1:
+                raise InvalidInputError(
+                    f"`targets` must be a flat vector of shape (N,); received shape {array.shape} (a column). "
+                    "Flatten it: `np.ravel(targets)`."
+                )
+            raise InvalidInputError(
+                f"`targets` must be class indices of shape (N,); received shape {array.shape}, "
+                "which looks one-hot. Pass `np.argmax(targets, axis=-1)` instead."
+            )
+        if array.dtype.kind not in "iu":
+            if array.dtype.kind == "f" and array.size and np.all(array == np.round(array)) and array.ndim == 1:
+                raise InvalidTypeError(
+                    "`targets` must be integer class indices; received floats "
+                    f"{array[:8].tolist()}. Cast them: `np.asarray(targets, dtype=int)`."
+                )
+            raise InvalidTypeError(
+                f"`targets` must be integer class indices; received an array of dtype {array.dtype}."
+            )
+        if array.ndim == 0:
+            array = np.full((num_images,), int(array), dtype=np.int64)
+        elif array.ndim != 1:
+            raise InvalidInputError(f"`targets` must have shape (N,); received shape {array.shape}.")
+    if array.shape[0] != num_images:
+        raise InvalidInputError(
+            f"`targets` has {array.shape[0]} entries but `images` has {num_images} images. "
+            "Pass one class index per image, a single int, or None for the predicted class. "
+            f"Received: targets={array[:10].tolist()}{'...' if array.shape[0] > 10 else ''}."
+        )
+    bad = (array < 0) | (array >= num_classes)
+    if bad.any():
+        raise InvalidInputError(
+            f"`targets` must be class indices in [0, {num_classes - 1}] for a model with "
+            f"{num_classes} classes. Received out-of-range values: {sorted(set(array[bad].tolist()))[:10]}."
+        )
+    return array.astype(np.int32)
