@@ -264,8 +264,11 @@ label = int(probabilities.argmax())
 print(f"prediction: {class_names[label]} ({probabilities[label]:.1%})")
 
 # %% [markdown]
-# **Figure.** $|\partial y_c / \partial x|$ of the predicted class over the photo: the gradient
-# concentrates on the animal's face and outline rather than on the background.
+# **Figure.** $|\partial y_c / \partial x|$ of the predicted class over the photo (the crop shows
+# the cat's face). On a real photo the raw input gradient is grainy and spread over the whole face,
+# with no clean outline of the object: the reason why later notebooks average it over noisy copies
+# (SmoothGrad), integrate it along a path (Integrated Gradients) or look at feature maps instead of
+# pixels (Grad-CAM).
 
 # %%
 photo_saliency = tfxai.VanillaGradient(model)(photo, targets=label)

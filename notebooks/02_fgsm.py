@@ -44,7 +44,7 @@ import tfxai.plot
 keras.utils.set_random_seed(0)
 model = tfxai.models.efficientnet_lite0()  # raw RGB pixels in [0, 255] -> softmax over 1000 classes
 class_names = tfxai.data.imagenet_class_names()
-PIXELS = (0.0, 255.0)  # the model's input range: attacks clip to it
+PIXELS = tfxai.adapt(model).input_range  # (0, 255), read from the model (its first layer is Rescaling)
 
 
 def predict(images):
@@ -54,9 +54,9 @@ def predict(images):
     return [(int(k), class_names[k], float(p[k])) for k, p in zip(labels, probabilities)]
 
 
-x = tfxai.data.load_photo("astronaut", size=224)[None]  # (1, 224, 224, 3) float32 in [0, 255]
+x = tfxai.data.load_photo("coffee", size=224)[None]  # (1, 224, 224, 3) float32 in [0, 255]
 label, name, confidence = predict(x)[0]
-print(f"prediction: {name} ({confidence:.1%})")
+print(f"prediction: {name} ({confidence:.1%}); input range {PIXELS}")
 
 # %% [markdown]
 # ## One step, by hand
@@ -76,7 +76,7 @@ gradient = tape.gradient(J, image)  # dJ/dx, shape (1, 224, 224, 3)
 x_adv_by_hand = tf.clip_by_value(image + epsilon * tf.sign(gradient), *PIXELS)
 
 perturbation = tfxai.fgsm_perturbation(model, x)  # sign(dJ/dx), labels = the predicted classes
-x_adv = tfxai.fgsm(model, x, epsilon=epsilon, clip=PIXELS)
+x_adv = tfxai.fgsm(model, x, epsilon=epsilon)  # clips to the model's input range
 same_sign = float(tf.reduce_mean(tf.cast(tf.sign(gradient) == perturbation, tf.float32)))
 print(f"the signs agree on {same_sign:.2%} of the values")
 print(f"max |tfxai.fgsm - by hand| = {float(tf.reduce_max(tf.abs(x_adv - x_adv_by_hand))):.1f} pixel levels")
@@ -107,9 +107,9 @@ assert p_attacked[flip].argmax() != label and epsilons[flip] <= 4
 # %% [markdown]
 # **Figure.** Left: the probability of the original class and of the most likely *other* class
 # against $\epsilon$ (log scale; $\epsilon = 0$ is drawn at the left edge). Right: the attacked
-# image at the smallest $\epsilon$ that changes the class and at two larger ones. The class flips
-# at a few pixel levels, long before the change becomes visible; at $\epsilon = 32$ the noise is
-# plain to see.
+# image at the smallest $\epsilon$ that changes the class and at the two largest. The class flips
+# at a few pixel levels, long before the change becomes visible; at $\epsilon = 16$ and $32$ the
+# noise is plain to see.
 
 # %%
 others = p_attacked.copy()
@@ -139,7 +139,7 @@ plt.show()
 
 # %%
 epsilon = float(epsilons[flip])
-x_adv = tfxai.fgsm(model, x, epsilon=epsilon, clip=PIXELS)
+x_adv = tfxai.fgsm(model, x, epsilon=epsilon)  # clips to the model's input range
 adv_label, adv_name, adv_confidence = predict(x_adv)[0]
 print(f"{name} ({confidence:.1%}) -> {adv_name} ({adv_confidence:.1%}) with epsilon = {epsilon:g}")
 assert adv_label != label
@@ -164,16 +164,18 @@ tfxai.plot.fgsm_triptych(
 target = 368  # "gibbon", as in the paper's panda figure
 print("target:", class_names[target])
 
-one_step = tfxai.fgsm(model, x, target, epsilon=4.0, targeted=True, clip=PIXELS)
-iterative = tfxai.iterative_fgsm(model, x, target, epsilon=4.0, num_steps=10, targeted=True, clip=PIXELS)
-random_start = tfxai.pgd(model, x, target, epsilon=4.0, num_steps=10, targeted=True, clip=PIXELS, seed=0)
+one_step = tfxai.fgsm(model, x, target, epsilon=4.0, targeted=True)
+iterative = tfxai.iterative_fgsm(model, x, target, epsilon=4.0, num_steps=10, targeted=True)
+random_start = tfxai.pgd(model, x, target, epsilon=4.0, num_steps=10, targeted=True, seed=0)
 results = {}
 for title, images in [("one targeted step", one_step), ("10 iterative steps", iterative), ("PGD, 10 steps", random_start)]:
     p = model.predict(images, verbose=0)[0]
     results[title] = p
     print(f"{title:<20} P({class_names[target]}) = {p[target]:.3f}   prediction: {class_names[p.argmax()]} ({p.max():.1%})")
 print(f"max |x' - x| of the iterative attack: {float(tf.reduce_max(tf.abs(iterative - x))):.1f} (epsilon = 4)")
-assert results["10 iterative steps"].argmax() == target  # the iterative attack reaches the target
+assert results["one targeted step"].argmax() != target  # one step does not reach the target...
+assert results["10 iterative steps"].argmax() == target  # ...the iterative attacks do
+assert results["PGD, 10 steps"].argmax() == target
 assert float(tf.reduce_max(tf.abs(iterative - x))) <= 4.0 + 1e-3
 
 # %% [markdown]
