@@ -53,7 +53,7 @@ def evaluate(
     """Explain every image with every explainer and average the metrics.
 
     Args:
-        model: the classifier the explainers explain (scored with softmax probabilities).
+        model: the classifier the explainers explain, or its adapter (scored with probabilities).
         explainers: ``{name: explainer}``; each is called as ``explainer(images, targets)``.
         dataset: ``(image, label)`` pairs, unbatched (batched here by `batch_size`)
             or already batched; images in the model's input space.
@@ -77,7 +77,7 @@ def evaluate(
     Returns:
         :class:`~tfxai.evaluation.results.EvaluationResults` (one row per method).
     """
-    model = _validation.check_model(model)
+    model = adapt(model)
     if not isinstance(explainers, dict) or not explainers:
         raise InvalidTypeError(
             f"`explainers` must be a non-empty dict {{name: explainer}}; received {type(explainers).__name__}."
@@ -108,7 +108,7 @@ def evaluate(
         metrics=list(metrics), num_steps=steps, pixels_per_step=per_step, substrate=str(substrate) if isinstance(substrate, str) else "custom",
         auc=auc, targets=targets, confidence_substrate=str(confidence_substrate), batch_size=batch_size,
     )
-    runtime = adapt(model).runtime(metric_batch_size)
+    runtime = model.runtime(metric_batch_size)
     curve_kwargs = dict(
         substrate=substrate, num_steps=num_steps, pixels_per_step=pixels_per_step, auc=auc, batch_size=metric_batch_size
     )
