@@ -14,7 +14,7 @@ from tfxai import _cli_common, _registry, cli, demo
 def test_demo_quick_writes_figure_maps_and_summary(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--quick", "--out", str(out), "--methods", "vanilla,ig,gradcam"]) == 0
-    for name in ("demo_grid.png", "maps.npz", "summary.txt", "summary.json"):
+    for name in ("demo_grid.png", "maps.npz", "summary.txt", "summary.json", "photo_grid.png"):
         assert (out / name).stat().st_size > 0
     assert (out / "demo_grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
@@ -29,6 +29,7 @@ def test_demo_quick_writes_figure_maps_and_summary(tmp_path, capsys):
     assert hits.mean() == pytest.approx(summary["methods"]["ig"]["pointing_game"])
     printed = capsys.readouterr().out
     assert "[1/4]" in printed and "[4/4]" in printed and "pointing game" in printed
+    assert "the shipped photo 'chelsea' with the shipped ImageNet model" in printed
     assert "test accuracy" in (out / "summary.txt").read_text()
 
 
