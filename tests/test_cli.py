@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests import models
-from tfxai import _registry, cli, demo
+from tfxai import _cli_common, _registry, cli, demo
 
 
 def test_demo_quick_writes_figure_maps_and_summary(tmp_path, capsys):
@@ -80,9 +80,9 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
 
 
 def test_input_range_of_preprocessing():
-    assert cli.input_range_of(None) == (0.0, 255.0)
-    assert cli.input_range_of(cli.preprocess_function("symmetric")) == (-1.0, 1.0)
-    low, high = cli.input_range_of(cli.preprocess_function("caffe"))
+    assert _cli_common.input_range_of(None) == (0.0, 255.0)
+    assert _cli_common.input_range_of(_cli_common.preprocess_function("symmetric")) == (-1.0, 1.0)
+    low, high = _cli_common.input_range_of(_cli_common.preprocess_function("caffe"))
     assert low == pytest.approx(-123.68) and high == pytest.approx(255 - 103.939)
 
 
@@ -90,12 +90,7 @@ def test_input_range_of_preprocessing():
 def test_explain_real_model_on_a_photo(tmp_path, monkeypatch):
     if not models.REAL_MODEL.exists() or not models.SAMPLES.exists():
         pytest.skip(f"needs ../shared/assets (not found at {models.ASSETS})")
-    keras_home = tmp_path / "keras"
-    import shutil
-
-    shutil.copytree(models.ASSETS / "keras", keras_home)
-    monkeypatch.setenv("KERAS_HOME", str(keras_home))
-    monkeypatch.setattr("tfxai.io._CLASS_INDEX", None)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))  # class names ship with tfxai
     photo = models.SAMPLES / "n01440764_tench.JPEG"
     out = tmp_path / "explain"
     code = cli.main(["explain", str(photo), "--model", str(models.REAL_MODEL), "--methods", "gradcam,vanilla", "--out", str(out)])

@@ -93,7 +93,7 @@ def test_bad_models_and_arguments(model):
     with pytest.raises(UnsupportedModelError, match=r"\(N, H, W, C\)"):
         tfxai.VanillaGradient(vector)
     unbuilt = keras.Sequential([keras.layers.Conv2D(2, 3), keras.layers.Flatten(), keras.layers.Dense(2)])
-    with pytest.raises(UnsupportedModelError, match="never built"):
+    with pytest.raises(UnsupportedModelError, match="no symbolic inputs.*keras.Input"):
         tfxai.VanillaGradient(unbuilt)
     with pytest.raises(InvalidInputError, match="output"):
         tfxai.VanillaGradient(model, output="logits")

@@ -20,10 +20,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _validation, surgery
+from tfxai import _validation
+from tfxai.adapter import adapt
 from tfxai.errors import InvalidInputError, InvalidTypeError
 from tfxai.evaluation.results import EvaluationResults, MethodAccumulator
-from tfxai.metrics import _common, confidence, perturbation
+from tfxai.metrics import confidence, perturbation
 
 METRICS = ("insertion", "deletion", "average_drop", "increase_in_confidence")
 TARGETS = ("predicted", "label")
@@ -37,9 +38,9 @@ def evaluate(
     metrics: Iterable[str] = METRICS,
     num_steps: int = 224,
     pixels_per_step: int | None = None,
-    baseline: Any = "blur",
+    substrate: Any = "blur",
     auc: str = "trapezoid",
-    confidence_baseline: Any = 0.0,
+    confidence_substrate: Any = "black",
     targets: str = "predicted",
     batch_size: int = 16,
     metric_batch_size: int = 64,
@@ -58,9 +59,9 @@ def evaluate(
             or already batched; images in the model's input space.
         metrics: any of ``"insertion"``, ``"deletion"``, ``"average_drop"``,
             ``"increase_in_confidence"`` (insertion - deletion is reported when both run).
-        num_steps, pixels_per_step, baseline, auc: insertion/deletion settings
+        num_steps, pixels_per_step, substrate, auc: insertion/deletion settings
             (see :func:`tfxai.metrics.insertion`).
-        confidence_baseline: the `baseline` of Average Drop / Increase in Confidence.
+        confidence_substrate: the `substrate` of Average Drop / Increase in Confidence.
         targets: ``"predicted"`` (the paper's protocol: each image's predicted class)
             or ``"label"`` (the dataset's label).
         batch_size: images per explained batch (if the dataset is unbatched).
@@ -104,20 +105,20 @@ def evaluate(
     steps, per_step = perturbation.step_schedule(height, width, num_steps, pixels_per_step)
     accumulators = {name: MethodAccumulator(steps + 1, keep_per_image) for name in explainers}
     settings = dict(
-        metrics=list(metrics), num_steps=steps, pixels_per_step=per_step, baseline=str(baseline) if isinstance(baseline, str) else "custom",
-        auc=auc, targets=targets, confidence_baseline=str(confidence_baseline), batch_size=batch_size,
+        metrics=list(metrics), num_steps=steps, pixels_per_step=per_step, substrate=str(substrate) if isinstance(substrate, str) else "custom",
+        auc=auc, targets=targets, confidence_substrate=str(confidence_substrate), batch_size=batch_size,
     )
-    scorer = _common.cached_score_model(model, "probability")
+    runtime = adapt(model).runtime(metric_batch_size)
     curve_kwargs = dict(
-        baseline=baseline, num_steps=num_steps, pixels_per_step=pixels_per_step, auc=auc, batch_size=metric_batch_size
+        substrate=substrate, num_steps=num_steps, pixels_per_step=pixels_per_step, auc=auc, batch_size=metric_batch_size
     )
 
     def process(images: tf.Tensor, labels: tf.Tensor) -> None:
-        images = _validation.as_images(images, model)
+        images = runtime.images(images)
         if targets == "label":
             chosen = tf.cast(labels, tf.int32)
         else:
-            chosen = _common.predicted(scorer, images, metric_batch_size)
+            chosen = runtime.compiled("predicted", runtime.predicted, images)(images)
         chosen = chosen.numpy()
         for name, explainer in explainers.items():
             if warmup and not accumulators[name].warm:
@@ -138,7 +139,7 @@ def evaluate(
                 values["ins_del"] = values["insertion"] - values["deletion"]
             if "average_drop" in metrics or "increase_in_confidence" in metrics:
                 change = confidence.confidence_change(
-                    model, images, maps, chosen, baseline=confidence_baseline, batch_size=metric_batch_size
+                    model, images, maps, chosen, substrate=confidence_substrate, batch_size=metric_batch_size
                 )
                 if "average_drop" in metrics:
                     values["average_drop"] = 100 * change.drop
