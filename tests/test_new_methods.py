@@ -245,6 +245,8 @@ def test_occlusion_is_chunked_and_averages_over_covering_patches():
     coverage = Occlusion(model, patch_size=6, stride=4).coverage((16, 16))
     assert coverage.max() == 4 and coverage[0, 0] == 1 and (coverage[14:, :] == 0).all()  # anchors 0, 4, 8
     assert (many[:, 14:, :] == 0).all()
+    assert Occlusion(model).geometry((224, 224)) == ((32, 32), (16, 16))  # defaults: side / 7, half a patch
+    assert Occlusion(model, **Occlusion.quick_settings(True)).geometry((16, 20)) == ((3, 3), (3, 3))
     with pytest.raises(InvalidInputError, match="patch_size"):
         Occlusion(model, patch_size=20)(images)
     with pytest.raises(InvalidTypeError, match="substrate"):

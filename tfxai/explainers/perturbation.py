@@ -205,7 +205,8 @@ class Occlusion(Explainer):
     """Occlusion sensitivity: the score drop when a sliding patch hides the pixel, averaged.
 
     Each ``patch_size`` patch (anchors every `stride` pixels, see
-    :func:`occlusion_anchors`) is replaced by the `substrate`; the pixel's value
+    :func:`occlusion_anchors`; by default 1/7 of the image side with half
+    a patch of stride, 32 and 16 pixels at 224x224) is replaced by the `substrate`; the pixel's value
     is the mean over the patches covering it of ``score(x) - score(x with the
     patch hidden)``, where the score is the target's softmax probability
     (``output="logit"`` for the logit). Signed: a patch that raises the score
@@ -217,8 +218,8 @@ class Occlusion(Explainer):
 
     Args:
         model: the classifier.
-        patch_size: patch height and width (int or pair), in pixels.
-        stride: step between patches (int or pair).
+        patch_size: patch height and width (int or pair) in pixels; None: ``ceil(side / 7)``.
+        stride: step between patches (int or pair); None: half the patch; ``"patch"``: the patch size.
         substrate: a number (default 0), ``"low"`` (the input range's low end) or ``"blur"``.
         output: ``"probability"`` (default) or ``"logit"``.
         batch_size: occluded images per model call.
@@ -235,32 +236,48 @@ class Occlusion(Explainer):
 
     @classmethod
     def quick_settings(cls, quick: bool) -> dict:
-        return {"patch_size": 32, "stride": 32} if quick else {"patch_size": 32, "stride": 16}
+        return {"stride": "patch"} if quick else {}
 
-    def __init__(self, model: Any, *, patch_size: Any = 32, stride: Any = 16, substrate: Any = 0.0,
+    def __init__(self, model: Any, *, patch_size: Any = None, stride: Any = None, substrate: Any = 0.0,
                  output: str = "probability", batch_size: int = 32, seed: int | None = None):
         super().__init__(model, output=output, batch_size=batch_size, seed=seed)
-        self.patch_size = _pair(patch_size, "patch_size")
-        self.stride = _pair(stride, "stride")
+        self.patch_size = None if patch_size is None else _pair(patch_size, "patch_size")
+        self.stride = stride if stride is None or (isinstance(stride, str) and stride == "patch") else _pair(stride, "stride")
         self.substrate = _check_substrate(substrate)
+
+    def geometry(self, size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """``(patch, stride)`` in pixels for images of `size` (``H x W``).
+
+        Defaults: ``patch = ceil(side / 7)`` (32 pixels for 224, one RISE cell),
+        ``stride = ceil(patch / 2)``; ``stride="patch"`` tiles without overlap.
+        """
+        patch = self.patch_size or (math.ceil(size[0] / 7), math.ceil(size[1] / 7))
+        if self.stride is None:
+            stride = (math.ceil(patch[0] / 2), math.ceil(patch[1] / 2))
+        else:
+            stride = patch if self.stride == "patch" else self.stride
+        return patch, stride
 
     def check_inputs(self, images: tf.Tensor) -> None:
         size = tuple(images.shape[1:3])
-        if self.patch_size[0] > size[0] or self.patch_size[1] > size[1]:
+        patch, _ = self.geometry(size)
+        if patch[0] > size[0] or patch[1] > size[1]:
             raise InvalidInputError(
-                f"`patch_size` {self.patch_size} is larger than the images {size}; pass a smaller patch."
+                f"`patch_size` {patch} is larger than the images {size}; pass a smaller patch."
             )
 
     def coverage(self, size: tuple[int, int]) -> np.ndarray:
         """``(H, W)`` number of patches covering each pixel."""
+        patch, stride = self.geometry(size)
         counts = np.zeros(size)
-        for y, x in occlusion_anchors(size, self.patch_size, self.stride):
-            counts[y : y + self.patch_size[0], x : x + self.patch_size[1]] += 1
+        for y, x in occlusion_anchors(size, patch, stride):
+            counts[y : y + patch[0], x : x + patch[1]] += 1
         return counts
 
     def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         size = (int(images.shape[1]), int(images.shape[2]))
-        anchors = tf.constant(occlusion_anchors(size, self.patch_size, self.stride))
+        patch, stride = self.geometry(size)
+        anchors = tf.constant(occlusion_anchors(size, patch, stride))
         num_patches = int(anchors.shape[0])
         substrate = substrate_images(images, self.substrate, self.adapter.input_range)
 
@@ -275,8 +292,8 @@ class Occlusion(Explainer):
 
         def row(image_index: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
             corner = tf.gather(anchors, k)  # (R, 2)
-            inside_y = (ys[None] >= corner[:, :1]) & (ys[None] < corner[:, :1] + self.patch_size[0])
-            inside_x = (xs[None] >= corner[:, 1:]) & (xs[None] < corner[:, 1:] + self.patch_size[1])
+            inside_y = (ys[None] >= corner[:, :1]) & (ys[None] < corner[:, :1] + patch[0])
+            inside_x = (xs[None] >= corner[:, 1:]) & (xs[None] < corner[:, 1:] + patch[1])
             hidden = inside_y[:, :, None] & inside_x[:, None, :]  # (R, H, W)
             occluded = tf.where(hidden[..., None], tf.gather(substrate, image_index), tf.gather(images, image_index))
             scores = self.adapter.scores(self.logits(occluded), tf.gather(resolved, image_index), self.output)
