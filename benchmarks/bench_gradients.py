@@ -39,12 +39,13 @@ def main(argv=None):
     model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), classifier_activation="softmax")
     images = np.random.default_rng(0).uniform(-1, 1, size=(args.batch, 224, 224, 3)).astype("float32")
     targets = np.arange(args.batch) % 1000
+    model = tfxai.adapt(model, input_range=(-1, 1))  # MobileNetV2 preprocess_input space
     methods = {
         "VanillaGradient": tfxai.VanillaGradient(model, batch_size=args.batch),
         "InputXGradient": tfxai.InputXGradient(model, batch_size=args.batch),
         f"SmoothGrad ({args.samples} samples)": tfxai.SmoothGrad(model, num_samples=args.samples, seed=0, batch_size=64),
         f"IntegratedGradients ({args.steps} steps)": tfxai.IntegratedGradients(
-            model, num_steps=args.steps, batch_size=args.batch, input_range=(-1, 1)
+            model, num_steps=args.steps, batch_size=args.batch
         ),
     }
     print(f"MobileNetV2 (weights=None) 224x224, batch {args.batch}, best of {args.repeats}")

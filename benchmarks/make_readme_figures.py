@@ -45,7 +45,7 @@ def main() -> None:
     maps = {}
     for method in names:
         start = time.perf_counter()
-        maps[_registry.METHODS[method].title] = np.asarray(_registry.build(method, model, (0.0, 255.0))(x, targets=target))
+        maps[_registry.METHODS[method].title] = np.asarray(_registry.build(method, model)(x, targets=target))
         print(f"  {_registry.METHODS[method].title:<22} {time.perf_counter() - start:6.1f} s")
     signed = [_registry.METHODS[m].title for m in names if _registry.METHODS[m].signed]
     # two rows of panels for a README-friendly width

@@ -38,28 +38,19 @@ LAYER = "top_relu"
 
 
 def method_factories(args):
-    """Name -> factory(model) for every method of the paper that tfxai provides, cheap ones first."""
-    import tfxai
+    """Title -> factory(model) for every registered method, with the protocol's settings; Score-CAM last."""
+    from tfxai import _registry
 
-    table = [
-        ("Grad-CAM", "GradCAM", lambda cls, m: cls(m, layer=LAYER)),
-        ("Grad-CAM++", "GradCAMPlusPlus", lambda cls, m: cls(m, layer=LAYER)),
-        ("XGrad-CAM", "XGradCAM", lambda cls, m: cls(m, layer=LAYER)),
-        ("Eigen-CAM", "EigenCAM", lambda cls, m: cls(m, layer=LAYER)),
-        ("Vanilla Gradient", "VanillaGradient", lambda cls, m: cls(m)),
-        ("Input x Gradient", "InputXGradient", lambda cls, m: cls(m)),
-        ("T-Grad", "TGrad", lambda cls, m: cls(m)),
-        ("FullGrad", "FullGrad", lambda cls, m: cls(m)),
-        ("SmoothGrad", "SmoothGrad", lambda cls, m: cls(m, num_samples=args.smoothgrad_samples, seed=0, batch_size=16)),
-        ("Integrated Gradients", "IntegratedGradients", lambda cls, m: cls(m, num_steps=args.ig_steps, batch_size=16)),
-        ("Score-CAM", "ScoreCAM", lambda cls, m: cls(m, layer=LAYER, num_channels=args.scorecam_channels, batch_size=32)),
-    ]
-    available = {}
-    for name, cls_name, make in table:
-        cls = getattr(tfxai, cls_name, None)
-        if cls is not None:
-            available[name] = (lambda cls=cls, make=make: (lambda m: make(cls, m)))()
-    return available
+    settings = {
+        "smoothgrad": dict(num_samples=args.smoothgrad_samples, seed=0, batch_size=16),
+        "ig": dict(num_steps=args.ig_steps, batch_size=16),
+        "scorecam": dict(num_channels=args.scorecam_channels, batch_size=32),
+    }
+    names = sorted(_registry.METHODS, key=lambda n: _registry.METHODS[n].slow)  # the slow ones last
+    return {
+        _registry.METHODS[name].title: (lambda m, name=name: _registry.build(name, m, layer=LAYER, **settings.get(name, {})))
+        for name in names
+    }
 
 
 def slug(name: str) -> str:

@@ -5,7 +5,9 @@ Explainers are classes whose instances are called on batches of images::
     import tfxai
     maps = tfxai.GradCAM(model)(images, targets=None)   # (N, H, W)
 
-See the README and ``../shared/design/SPEC.md`` for the conventions.
+A model is read once by :func:`tfxai.adapt` (logits from its live weights,
+output kind, input range); every explainer, metric and attack takes the model
+or its adapter. See the README for the conventions.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment g
     )
 
 from tfxai import baselines, errors, image_ops, integrated_gradients, surgery  # noqa: E402
+from tfxai.adapter import ModelAdapter, adapt  # noqa: E402
 from tfxai import metrics  # noqa: E402
 from tfxai.decomposition import Decomposition, decompose  # noqa: E402
 from tfxai.explainers.fullgrad import FullGrad  # noqa: E402
@@ -36,6 +39,8 @@ from tfxai.explainers import (  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "adapt",
+    "ModelAdapter",
     "decompose",
     "Decomposition",
     "FullGrad",

@@ -43,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _validation, surgery
+from tfxai import _runtime, _validation, surgery
 from tfxai.errors import InputRangeWarning, InvalidInputError, InvalidTypeError, UnsupportedModelError
 
 KINDS = ("softmax", "binary", "sigmoid", "logits")
@@ -123,11 +123,13 @@ class ModelAdapter:
         self._final = _final_layer(model, logits_layer)
         self.kind = _output_kind(model, self._final, logits_layer)
         self._logits_layer = self._final if logits_layer is not None else None
-        self._logits_model = surgery.logits_model(
+        logits_model = surgery.logits_model(
             model, None if self._logits_layer is not None else self._final, logits_layer=self._logits_layer,
             dtype=self.dtype,
         )
-        units = int(self._logits_model.outputs[0].shape[-1])
+        # Hold no strong reference to the model itself (the adapter cache is keyed weakly by it).
+        self._logits_model = None if logits_model is model else logits_model
+        units = int(logits_model.outputs[0].shape[-1])
         self.num_classes = 2 if self.kind == "binary" else units
         if input_range is not None:
             self.input_range, self.range_source = tuple(input_range), "given"
@@ -146,6 +148,7 @@ class ModelAdapter:
                 )
         self._class_names = class_names
         self._exposed: dict = {}
+        self._runtimes: dict = {}
 
     # ------------------------------------------------------------------ model access
     @property
@@ -157,7 +160,8 @@ class ModelAdapter:
 
     def raw_logits(self, images: tf.Tensor) -> tf.Tensor:
         """The final layer's pre-activation output ``(N, units)`` in :attr:`dtype` (inference mode)."""
-        return tf.cast(self._logits_model(images, training=False), self.dtype)
+        model = self.model if self._logits_model is None else self._logits_model
+        return tf.cast(model(images, training=False), self.dtype)
 
     def class_logits(self, raw: tf.Tensor) -> tf.Tensor:
         """``(N, num_classes)`` logits from raw outputs: ``[-z, z]`` for a binary model, else unchanged."""
@@ -188,6 +192,12 @@ class ModelAdapter:
                 logits_layer=self._logits_layer, dtype=self.dtype,
             )
         return self._exposed[key]
+
+    def runtime(self, batch_size: int) -> "_runtime.Runtime":
+        """The shared :class:`~tfxai._runtime.Runtime` of this model for `batch_size` (metrics, attacks)."""
+        if batch_size not in self._runtimes:
+            self._runtimes[batch_size] = _runtime.Runtime(self, batch_size)
+        return self._runtimes[batch_size]
 
     def find_layer(self, layer: Any = None, rank: int | None = 4) -> surgery.LayerInfo:
         """Resolve a layer of the model (see :func:`tfxai.surgery.find_layer`)."""

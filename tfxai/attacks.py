@@ -1,10 +1,13 @@
 """Adversarial examples: FGSM and its iterative variants (BIM / PGD).
 
-The loss is the sparse cross-entropy computed **from logits** (a model ending in
-softmax is attacked through a copy that outputs logits), so a saturated
-softmax does not zero the gradient. `epsilon`, `step_size` and `clip` are in the
-model's input space (e.g. ``clip=(0, 255)`` for a model that rescales raw
-pixels inside, ``(-1, 1)`` for MobileNetV2-preprocessed inputs).
+The loss is the cross-entropy computed **from logits** (a model ending in
+softmax is attacked through its logits, read from the live weights), so a
+saturated softmax does not zero the gradient; a one-unit binary model uses the
+logistic loss. `epsilon`, `step_size` and `clip` are in the model's input
+space. By default (``clip="auto"``) the result is clipped to the model's input
+range read by :func:`tfxai.adapt` (``[0, 255]`` for a model that rescales raw
+pixels inside; give ``tfxai.adapt(model, input_range=(-1, 1))`` for
+MobileNetV2-preprocessed inputs); ``clip=None`` disables clipping.
 
 References:
     Goodfellow, Shlens, Szegedy (2015), "Explaining and Harnessing Adversarial
@@ -22,33 +25,39 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _targets, _validation, surgery
+from tfxai import _validation
+from tfxai.adapter import adapt
 from tfxai.errors import InvalidInputError
 
 
-def _prepare(model: keras.Model, images: Any, targets: Any, targeted: bool, clip: Any):
-    _validation.check_model(model)
-    images = _validation.as_images(images, model)
-    logits_model = surgery.logits_model(model)
-    n = int(images.shape[0])
-    parsed = _targets.parse_targets(targets, n, surgery.num_classes(model))
+def _prepare(model: Any, images: Any, targets: Any, targeted: bool, clip: Any):
+    adapter = adapt(model)
+    runtime = adapter.runtime(64)
+    images = runtime.images(images)
+    parsed = runtime.targets(targets, int(images.shape[0]), fill=False)
     if parsed is None:
         if targeted:
             raise InvalidInputError(
                 "A targeted attack needs `targets` (the class to move towards). Received: targets=None."
             )
-        parsed = np.argmax(logits_model.predict(images, verbose=0, batch_size=64), axis=-1).astype(np.int32)
-    bounds = None if clip is None else _validation.check_range(clip, "clip")
-    return images, tf.constant(parsed), logits_model, bounds
+        parsed = runtime.compiled("predicted", runtime.predicted, images)(images).numpy()
+    if isinstance(clip, str):
+        _validation.check_choice(clip, "clip", ("auto",))
+        bounds = adapter.input_range
+    else:
+        bounds = None if clip is None else _validation.check_range(clip, "clip")
+    return images, tf.constant(parsed, tf.int32), adapter, bounds
 
 
-def _loss_gradient(logits_model: keras.Model, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+def _loss_gradient(adapter: Any, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     with tf.GradientTape() as tape:
         tape.watch(images)
-        logits = logits_model(images, training=False)
-        loss = tf.reduce_sum(
-            tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=tf.cast(logits, tf.float32))
-        )
+        logits = tf.cast(adapter.logits(images), tf.float32)
+        if adapter.kind in ("binary", "sigmoid"):
+            # logistic loss of the target class: -log sigmoid(logit_t)
+            loss = tf.reduce_sum(tf.nn.softplus(-adapter.scores(logits, labels, "logit")))
+        else:
+            loss = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
     return tape.gradient(loss, images)
 
 
@@ -58,8 +67,8 @@ def fgsm_perturbation(model: keras.Model, images: Any, targets: Any = None) -> t
     `targets` are the labels of the loss (None: the predicted classes, which
     avoids label leaking).
     """
-    images, labels, logits_model, _ = _prepare(model, images, targets, False, None)
-    return tf.sign(_loss_gradient(logits_model, images, labels))
+    images, labels, adapter, _ = _prepare(model, images, targets, False, None)
+    return tf.sign(_loss_gradient(adapter, images, labels))
 
 
 def fgsm(
@@ -69,21 +78,27 @@ def fgsm(
     *,
     epsilon: float,
     targeted: bool = False,
-    clip: tuple[float, float] | None = (0.0, 1.0),
+    clip: Any = "auto",
 ) -> tf.Tensor:
     """Fast Gradient Sign Method: one signed-gradient step of size `epsilon`.
 
     Untargeted: ``x + epsilon * sign(grad_x L(f(x), y))`` with ``y`` = `targets`
     (None: the predicted class). Targeted: ``x - epsilon * sign(grad_x L(f(x), t))``,
     moving towards class ``t`` = `targets` (required). The result is clipped to
-    `clip` (None: no clipping).
+    `clip`: ``"auto"`` (the model's input range, see :func:`tfxai.adapt`), a
+    ``(low, high)`` pair, or None (no clipping).
+
+    Example::
+
+        adversarial = tfxai.fgsm(model, images, epsilon=4.0)                 # raw-pixel model: 4/255 of the range
+        towards = tfxai.fgsm(model, images, "gibbon", epsilon=4.0, targeted=True)
 
     Returns:
         Adversarial images ``(N, H, W, C)`` in the model's dtype.
     """
     epsilon = _validation.check_non_negative_float(epsilon, "epsilon")
-    images, labels, logits_model, bounds = _prepare(model, images, targets, targeted, clip)
-    direction = tf.sign(_loss_gradient(logits_model, images, labels))
+    images, labels, adapter, bounds = _prepare(model, images, targets, targeted, clip)
+    direction = tf.sign(_loss_gradient(adapter, images, labels))
     adversarial = images + (-epsilon if targeted else epsilon) * direction
     return adversarial if bounds is None else tf.clip_by_value(adversarial, *bounds)
 
@@ -97,7 +112,7 @@ def iterative_fgsm(
     step_size: float | None = None,
     num_steps: int = 10,
     targeted: bool = False,
-    clip: tuple[float, float] | None = (0.0, 1.0),
+    clip: Any = "auto",
     random_start: bool = False,
     seed: int | None = None,
 ) -> tf.Tensor:
@@ -112,7 +127,7 @@ def iterative_fgsm(
     num_steps = _validation.check_positive_int(num_steps, "num_steps")
     step_size = 2.5 * epsilon / num_steps if step_size is None else _validation.check_non_negative_float(step_size, "step_size")
     seed = _validation.check_seed(seed)
-    images, labels, logits_model, bounds = _prepare(model, images, targets, targeted, clip)
+    images, labels, adapter, bounds = _prepare(model, images, targets, targeted, clip)
     sign = -1.0 if targeted else 1.0
     adversarial = images
     if random_start:
@@ -124,7 +139,7 @@ def iterative_fgsm(
         if bounds is not None:
             adversarial = tf.clip_by_value(adversarial, *bounds)
     for _ in range(num_steps):
-        grad = _loss_gradient(logits_model, adversarial, labels)
+        grad = _loss_gradient(adapter, adversarial, labels)
         adversarial = adversarial + sign * step_size * tf.sign(grad)
         adversarial = tf.clip_by_value(adversarial, images - epsilon, images + epsilon)
         if bounds is not None:

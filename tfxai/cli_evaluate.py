@@ -19,9 +19,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from tfxai._cli_common import input_range_of, load_model, parse_range, positive_int, preprocess_function, writable_folder
 from tfxai.errors import InvalidInputError
-
-CAM_CLASSES = ("GradCAM", "GradCAMPlusPlus", "XGradCAM", "ScoreCAM", "EigenCAM")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -42,16 +41,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--split", default="validation", help="TFDS split (default validation)")
     parser.add_argument("--methods", default="default", help="comma-separated methods, 'default' or 'all'")
     parser.add_argument("--layer", default=None, help="CAM layer name (default: the last 4-D layer)")
-    parser.add_argument("--num-images", type=int, default=None, help="evaluate the first N images")
-    parser.add_argument("--num-steps", type=int, default=224, help="insertion/deletion steps (default 224)")
+    parser.add_argument("--num-images", type=positive_int, default=None, help="evaluate the first N images")
+    parser.add_argument("--num-steps", type=positive_int, default=224, help="insertion/deletion steps (default 224)")
     parser.add_argument("--auc", choices=("trapezoid", "mean_of_steps"), default="trapezoid",
                         help="AUC rule: trapezoid over n+1 points (RISE) or the paper's mean of the n steps")
-    parser.add_argument("--baseline", default="blur", help="insertion/deletion substrate: blur (default), zero or a number")
+    parser.add_argument("--substrate", default="blur",
+                        help="what removed pixels become in insertion/deletion: blur (default), black, zero or a number")
     parser.add_argument("--targets", choices=("predicted", "label"), default="predicted")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per explained batch (default 16)")
-    parser.add_argument("--metric-batch-size", type=int, default=64, help="perturbed images per model call")
-    parser.add_argument("--preprocess", default="none", help="pixel transform before the model (see `explain`)")
-    parser.add_argument("--input-range", default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="images per explained batch (default 16)")
+    parser.add_argument("--metric-batch-size", type=positive_int, default=64, help="perturbed images per model call")
+    parser.add_argument("--preprocess", default="none", choices=("none", "unit", "symmetric", "caffe", "torch", "tf"),
+                        help="pixel transform before the model (see `explain`)")
+    parser.add_argument("--input-range", type=parse_range, default=None, metavar="LOW,HIGH",
                         help="valid input range for baselines, LOW,HIGH (default: derived from --preprocess)")
     parser.add_argument("--quick", action="store_true", help="fewer SmoothGrad samples / IG steps")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -60,43 +61,31 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _baseline(text: str) -> Any:
-    if text in ("blur", "zero"):
+def _substrate(text: str) -> Any:
+    if text in ("blur", "black", "zero"):
         return text
     try:
         return float(text)
     except ValueError:
-        raise InvalidInputError(f"--baseline must be 'blur', 'zero' or a number. Received: {text!r}.") from None
+        raise InvalidInputError(f"--substrate must be 'blur', 'black', 'zero' or a number. Received: {text!r}.") from None
 
 
-def _range(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise InvalidInputError(f"--input-range must be LOW,HIGH. Received: {text!r}.") from None
-    return low, high
-
-
-def build_explainers(model: Any, methods: str, layer: str | None, input_range: tuple, quick: bool) -> dict:
-    """``{title: explainer}`` for the methods named on the command line."""
-    import tfxai
+def build_explainers(model: Any, methods: str, layer: str | None, quick: bool) -> dict:
+    """``{title: explainer}`` for the methods named on the command line (from the registry)."""
     from tfxai import _registry
 
-    explainers = {}
-    for name in _registry.parse(methods):
-        method = _registry.METHODS[name]
-        kwargs = method.kwargs(tuple(input_range), quick)
-        if layer is not None and method.class_name in CAM_CLASSES:
-            kwargs["layer"] = layer
-        explainers[method.title] = getattr(tfxai, method.class_name)(model, **kwargs)
-    return explainers
+    return {
+        _registry.METHODS[name].title: _registry.build(name, model, quick=quick, layer=layer)
+        for name in _registry.parse(methods)
+    }
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation described by `args`; returns 0 on success."""
+    import tfxai
     from tfxai import evaluation
-    from tfxai.cli import input_range_of, load_model, preprocess_function
 
+    writable_folder(args.out)
     model, app_preprocess = load_model(args.model)
     size = model.inputs[0].shape[1] or 224
     if args.images:
@@ -109,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
     preprocess = app_preprocess or preprocess_function(args.preprocess)
     if preprocess is not None:
         dataset = evaluation.preprocessed(dataset, preprocess)
-    input_range = _range(args.input_range) if args.input_range else input_range_of(preprocess)
-    explainers = build_explainers(model, args.methods, args.layer, input_range, args.quick)
+    adapter = tfxai.adapt(model, input_range=args.input_range or input_range_of(preprocess))
+    explainers = build_explainers(adapter, args.methods, args.layer, args.quick)
     results = evaluation.evaluate(
-        model, explainers, dataset, num_steps=args.num_steps, auc=args.auc, baseline=_baseline(args.baseline),
+        adapter, explainers, dataset, num_steps=args.num_steps, auc=args.auc, substrate=_substrate(args.substrate),
         targets=args.targets, batch_size=args.batch_size, metric_batch_size=args.metric_batch_size,
         progress=not args.no_progress,
     )

@@ -18,9 +18,10 @@ no term. One forward and one backward pass give every term: the gradients of
 
 Fused activations: for ``Conv2D(activation="relu")`` the post-ReLU output ``a``
 carries the bias term as ``(a > 0) * b * ds/da``, which equals ``b * ds/dz``
-(exact only because of the mask), so no copy is made. Other fused activations
-are split with :func:`tfxai.surgery.split_activation` (a weight snapshot taken
-when :func:`decompose` is called).
+(exact only because of the mask). Other fused activations are split: the layer
+is called through :func:`tfxai.surgery.linear_view` (same variables, no
+activation) and the activation applied after it, so training the model
+changes the decomposition too.
 
 Other nonlinearities (swish, sigmoid, gelu, Squeeze-Excitation ``Multiply``,
 LayerNormalization, a softmax in the middle, unknown layers and raw ops) are
@@ -46,7 +47,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, _targets, _validation, surgery
+from tfxai import _batching, _runtime, _validation, surgery
+from tfxai.adapter import adapt
 from tfxai.errors import UnsupportedModelError
 
 MODES = ("exact", "linearize")
@@ -299,7 +301,7 @@ class _Hook:
                     self._site(name, kind, y, lambda: _bias(layer, y))
             return y
         if id(layer) not in self.copies:
-            self.copies[id(layer)] = surgery.split_activation(layer, tuple(args[0].shape))
+            self.copies[id(layer)] = surgery.linear_view(layer)
         copy = self.copies[id(layer)]
         z = copy(*args, **kwargs)
         if has_bias:
@@ -347,8 +349,9 @@ class Decomposition:
 
     Args:
         model: a functional or Sequential Keras classifier (nested models are
-            entered). It is never modified; a final softmax is skipped, so the
-            logits are decomposed.
+            entered), or its adapter. It is never modified; a final softmax or
+            sigmoid is skipped, so the logits are decomposed (class 0 of a
+            one-unit binary model through ``-z``).
         mode: ``"exact"`` (piecewise-linear networks only; other layers are
             refused) or ``"linearize"`` (each nonlinearity's residual
             ``f(u) - J_f(u) u`` is one more term).
@@ -359,30 +362,32 @@ class Decomposition:
             piecewise linear (attribute ``layers``).
     """
 
-    def __init__(self, model: keras.Model, mode: str = "exact", batch_size: int = 32):
-        self.model = _validation.check_model(model)
+    def __init__(self, model: keras.Model, *, mode: str = "exact", batch_size: int = 32):
+        self.adapter = adapt(model)
+        self.model = self.adapter.model
         self.mode = _validation.check_choice(mode, "mode", MODES)
-        self.batch_size = _validation.check_positive_int(batch_size, "batch_size")
-        if not surgery.is_graph_model(model):
+        self.runtime = _runtime.Runtime(self.adapter, batch_size)
+        self.batch_size = self.runtime.batch_size
+        if self.adapter._logits_layer is not None:
             raise UnsupportedModelError(
-                f"Decomposition needs a functional or Sequential model; {model.name!r} is a "
-                f"subclassed {type(model).__name__}. Rebuild it with the functional API."
+                f"The decomposition of model {self.model.name!r} needs the model's own final layer as the logits; "
+                "an adapter built with `logits_layer=` is not supported. End the model with its logits layer."
             )
-        self.num_classes = surgery.num_classes(model)
-        self._strip = surgery.final_layer(model) if surgery.ends_in_softmax(model) else None
+        self.num_classes = self.adapter.num_classes
+        final = surgery.final_layer(self.model)
+        self._strip = final if self.adapter.kind != "logits" else None
         self._copies: dict = {}
         hook = self._hook(symbolic=True)
-        surgery.replay(model, surgery.new_input(model), hook)
+        surgery.replay(self.model, surgery.new_input(self.model, self.adapter.dtype), hook)
         if hook.unsupported:
             raise UnsupportedModelError(
-                f"Model {model.name!r} is not piecewise linear, so its logits have no exact "
+                f"Model {self.model.name!r} is not piecewise linear, so its logits have no exact "
                 f"input + bias decomposition. Offending layers ({len(hook.unsupported)}): "
                 f"{hook.unsupported}. Use mode='linearize' to add each nonlinearity's "
                 "linearisation residual f(u) - J_f(u) u as one more term.",
                 layers=hook.unsupported,
             )
         self.sites: list[Site] = [site for site, _, _ in hook.records]
-        self._functions: dict = {}
 
     def __repr__(self) -> str:
         return f"Decomposition(model={self.model.name!r}, mode={self.mode!r}, sites={len(self.sites)})"
@@ -392,10 +397,10 @@ class Decomposition:
 
     # -- in-graph core, shared with FullGrad and T-Grad
     def forward(self, images: tf.Tensor) -> tuple[tf.Tensor, list]:
-        """Logits and ``[(Site, y, r), ...]`` with real tensors (call inside a tape)."""
+        """Class logits and ``[(Site, y, r), ...]`` with real tensors (call inside a tape)."""
         hook = self._hook()
-        logits = surgery.replay(self.model, images, hook)
-        return logits, hook.records
+        raw = surgery.replay(self.model, images, hook)
+        return self.adapter.class_logits(raw), hook.records
 
     def terms(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]:
         """One forward and one backward pass: ``(logits s (N,), targets, input term, [term values])``.
@@ -405,23 +410,26 @@ class Decomposition:
         with tf.GradientTape() as tape:
             tape.watch(images)
             logits, records = self.forward(images)
-            targets = _targets_or_argmax(targets, logits)
-            scores = _targets.select_scores(logits, targets, "logit")
+            targets = _runtime.resolve_predicted(targets, logits)
+            scores = self.adapter.scores(logits, targets, "logit")
         sources = [images] + [y for _, y, _ in records]
         grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         dtype = images.dtype  # terms in the input dtype, whatever the layers compute in
-        values = [tf.cast(g * r, dtype) for g, (_, _, r) in zip(grads[1:], records)]
+        values = [tf.cast(g, dtype) * tf.cast(r, dtype) for g, (_, _, r) in zip(grads[1:], records)]
         return tf.cast(scores, dtype), targets, images * tf.cast(grads[0], dtype), values
+
+    def spatial_terms(self, images: tf.Tensor, targets: tf.Tensor) -> list:
+        """``[input term, every (N, h, w, c) site term]``: the terms with a spatial extent (in-graph)."""
+        _, _, input_term, values = self.terms(images, targets)
+        return [input_term] + [v for v in values if v.shape.rank == 4]
 
     # -- public
     def __call__(self, images: Any, targets: Any = None) -> DecompositionResult:
         """Decompose the target logits of `images` (N, H, W, C); see :class:`DecompositionResult`."""
-        images = _validation.as_images(images, self.model)
-        parsed = _targets.parse_targets(targets, int(images.shape[0]), self.num_classes)
-        if parsed is None:
-            parsed = np.full((int(images.shape[0]),), -1, np.int32)
-        fn = self._compiled(images)
-        scores, targets_out, input_term, values = fn(images, tf.constant(parsed, tf.int32))
+        images = self.runtime.images(images)
+        parsed = tf.constant(self.runtime.targets(targets, int(images.shape[0])))
+        fn = self.runtime.compiled("terms", self._batched(tuple(images.shape[1:]), images.dtype), images, parsed)
+        scores, targets_out, input_term, values = fn(images, parsed)
         terms = [Term(site.name, site.kind, value) for site, value in zip(self.sites, values)]
         return DecompositionResult(scores, targets_out, input_term, terms)
 
@@ -431,45 +439,32 @@ class Decomposition:
         logits = out.logits.numpy().astype(np.float64)
         return np.abs(logits - out.total().numpy()) / np.maximum(np.abs(logits), 1.0)
 
-    def _compiled(self, images: tf.Tensor) -> Any:
-        key = (tuple(images.shape[1:]), images.dtype.name)
-        if key not in self._functions:
-            shapes = self._site_shapes(tuple(images.shape[1:]))
-            dtype = images.dtype
-            spec = (
-                tf.TensorSpec([], dtype),
-                tf.TensorSpec([], tf.int32),
-                tf.TensorSpec(images.shape[1:], dtype),
-                [tf.TensorSpec(s, dtype) for s in shapes],
-            )
+    def _batched(self, image_shape: tuple, dtype: tf.DType) -> Any:
+        shapes = self._site_shapes(image_shape)
+        spec = (
+            tf.TensorSpec([], dtype),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec(image_shape, dtype),
+            [tf.TensorSpec(s, dtype) for s in shapes],
+        )
 
-            def run(images: tf.Tensor, targets: tf.Tensor) -> Any:
-                def chunk(index: tf.Tensor) -> Any:
-                    s, t, input_term, values = self.terms(tf.gather(images, index), tf.gather(targets, index))
-                    return s, t, input_term, [tf.cast(v, dtype) for v in values]
+        def run(images: tf.Tensor, targets: tf.Tensor) -> Any:
+            def chunk(index: tf.Tensor) -> Any:
+                return self.terms(tf.gather(images, index), tf.gather(targets, index))
 
-                return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, spec)
+            return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, spec)
 
-            self._functions[key] = tf.function(
-                run,
-                input_signature=[tf.TensorSpec((None, *images.shape[1:]), images.dtype), tf.TensorSpec((None,), tf.int32)],
-            )
-        return self._functions[key]
+        return run
 
     def _site_shapes(self, image_shape: tuple) -> list[tuple]:
         if all(None not in site.shape for site in self.sites) and tuple(self.model.inputs[0].shape[1:]) == image_shape:
             return [site.shape for site in self.sites]
         hook = self._hook(symbolic=True)
-        surgery.replay(self.model, keras.Input(image_shape, dtype=self.model.inputs[0].dtype), hook)
+        surgery.replay(self.model, keras.Input(image_shape, dtype=self.adapter.dtype), hook)
         return [site.shape for site, _, _ in hook.records]
 
 
-def _targets_or_argmax(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    return tf.where(targets < 0, predicted, tf.cast(targets, tf.int32))
-
-
-def decompose(model: keras.Model, mode: str = "exact", batch_size: int = 32) -> Decomposition:
+def decompose(model: keras.Model, *, mode: str = "exact", batch_size: int = 32) -> Decomposition:
     """Build a reusable :class:`Decomposition` of `model`'s logits (see the module docstring).
 
     Example::

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+import tfxai
 from tfxai import _registry
 
 CLASS_NAMES = ("square", "disk", "triangle")
@@ -130,7 +131,7 @@ def run(
     progress(f"[3/4] explaining {num_test} images with {len(names)} methods: {', '.join(names)}")
     maps, results = {}, {}
     for name in names:
-        explainer = _registry.build(name, model, (0.0, 1.0), quick)
+        explainer = _registry.build(name, tfxai.adapt(model, input_range=(0.0, 1.0)), quick=quick)
         t0 = time.perf_counter()
         result = np.asarray(explainer(test_images, targets=test_labels))
         seconds = (time.perf_counter() - t0) / num_test

@@ -26,7 +26,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfxai import _integration, _validation, surgery
+from tfxai import _integration, _validation
+from tfxai.adapter import adapt
+from tfxai.errors import InvalidInputError
 from tfxai.baselines import black, blur, gaussian, max_distance, uniform, white
 
 __all__ = [
@@ -78,12 +80,11 @@ def compute_gradients(model: keras.Model, images: Any, target_class_idx: int) ->
         images: ``(M, H, W, C)``, e.g. the interpolated path.
         target_class_idx: the class whose probability is differentiated.
     """
-    images = tf.convert_to_tensor(images)
-    logits_model = surgery.logits_model(model)
+    adapter = adapt(model)
+    images = tf.cast(images, adapter.dtype)
     with tf.GradientTape() as tape:
         tape.watch(images)
-        logits = logits_model(images, training=False)
-        probs = tf.nn.softmax(logits, axis=-1)[:, target_class_idx]
+        probs = adapter.probabilities(adapter.logits(images))[:, target_class_idx]
     return tape.gradient(probs, images)
 
 
@@ -95,7 +96,16 @@ def integral_approximation(gradients: Any, method: str = "trapezoid") -> tf.Tens
     """
     gradients = tf.convert_to_tensor(gradients)
     _validation.check_choice(method, "method", _integration.METHODS)
+    if gradients.shape.rank is None or gradients.shape.rank < 1 or gradients.shape[0] == 0:
+        raise InvalidInputError(
+            f"`gradients` must stack one gradient per alpha on axis 0; received shape {tuple(gradients.shape)}."
+        )
     if method == "trapezoid":
+        if gradients.shape[0] < 2:
+            raise InvalidInputError(
+                "The trapezoid rule needs at least 2 gradients (the ends of one interval, m_steps + 1 alphas); "
+                f"received {gradients.shape[0]}. Use more alphas, or method='riemann_right' for one gradient."
+            )
         grads = (gradients[:-1] + gradients[1:]) / tf.constant(2.0, gradients.dtype)
         return tf.math.reduce_mean(grads, axis=0)
     return tf.math.reduce_mean(gradients, axis=0)

@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfxai import _validation, distribute
+from tfxai.adapter import adapt
 from tfxai.errors import InvalidInputError, InvalidTypeError, NonFiniteResultError
 from tfxai.evaluation import steps as S
 from tfxai.evaluation.results import EvaluationResults, MethodAccumulator
@@ -51,9 +52,9 @@ def evaluate(
     metrics: Iterable[str] = METRICS,
     num_steps: int = 224,
     pixels_per_step: int | None = None,
-    baseline: Any = "blur",
+    substrate: Any = "blur",
     auc: str = "trapezoid",
-    confidence_baseline: Any = 0.0,
+    confidence_substrate: Any = "black",
     targets: str = "predicted",
     batch_size: int = 16,
     metric_batch_size: int = 64,
@@ -75,9 +76,9 @@ def evaluate(
             here by `batch_size`); images in the model's input space.
         metrics: any of ``"insertion"``, ``"deletion"``, ``"average_drop"``,
             ``"increase_in_confidence"`` (insertion - deletion is reported when both run).
-        num_steps, pixels_per_step, baseline, auc: insertion/deletion settings
+        num_steps, pixels_per_step, substrate, auc: insertion/deletion settings
             (see :func:`tfxai.metrics.insertion`).
-        confidence_baseline: the `baseline` of Average Drop / Increase in Confidence.
+        confidence_substrate: the `substrate` of Average Drop / Increase in Confidence.
         targets: ``"predicted"`` (the paper's protocol: each image's predicted class)
             or ``"label"`` (the dataset's label).
         batch_size: images per step, split between all replicas (TensorFlow's
@@ -105,7 +106,7 @@ def evaluate(
         its ``settings`` record the strategy, replicas, workers and this
         worker's image count (``worker_images``).
     """
-    model = _validation.check_model(model)
+    model = adapt(model)
     if not isinstance(explainers, dict) or not explainers:
         raise InvalidTypeError(
             f"`explainers` must be a non-empty dict {{name: explainer}}; received {type(explainers).__name__}."
@@ -145,7 +146,7 @@ def evaluate(
 
     engine = _Engine(
         model, explainers, strategy, metrics=metrics, steps=steps, per_step=per_step, fractions=fractions, auc=auc,
-        baseline=baseline, confidence_baseline=confidence_baseline, targets=targets, metric_batch_size=metric_batch_size,
+        substrate=substrate, confidence_substrate=confidence_substrate, targets=targets, metric_batch_size=metric_batch_size,
         keep_per_image=keep_per_image, jit_compile=jit_compile,
     )
     accumulators = {name: MethodAccumulator(steps + 1, keep_per_image) for name in explainers}
@@ -175,8 +176,8 @@ def evaluate(
         bar.close()
     settings = dict(
         metrics=list(metrics), num_steps=steps, pixels_per_step=per_step,
-        baseline=str(baseline) if isinstance(baseline, (str, int, float)) else "custom",
-        auc=auc, targets=targets, confidence_baseline=str(confidence_baseline), batch_size=batch_size,
+        substrate=str(substrate) if isinstance(substrate, str) else "custom",
+        auc=auc, targets=targets, confidence_substrate=str(confidence_substrate), batch_size=batch_size,
         strategy=type(strategy).__name__, replicas=int(strategy.num_replicas_in_sync), workers=workers,
         worker=worker, worker_images=local_count, jit_compile=bool(jit_compile),
     )
@@ -197,14 +198,14 @@ def _indexed(dataset: tf.data.Dataset, num_images: int | None, workers: int, wor
 class _Engine:
     """The compiled, distributed steps of one evaluation."""
 
-    def __init__(self, model, explainers, strategy, *, metrics, steps, per_step, fractions, auc, baseline,
-                 confidence_baseline, targets, metric_batch_size, keep_per_image, jit_compile):
+    def __init__(self, model, explainers, strategy, *, metrics, steps, per_step, fractions, auc, substrate,
+                 confidence_substrate, targets, metric_batch_size, keep_per_image, jit_compile):
         self.model = model
         self.explainers = explainers
         self.strategy = strategy
         self.metrics = metrics
         self.steps, self.per_step, self.fractions, self.auc = steps, per_step, fractions, auc
-        self.baseline, self.confidence_baseline = baseline, confidence_baseline
+        self.substrate_spec, self.confidence_substrate_spec = substrate, confidence_substrate
         self.target_mode = targets
         self.metric_batch_size = metric_batch_size
         self.keep_per_image = keep_per_image
@@ -212,8 +213,8 @@ class _Engine:
         self.probabilities = S.probability_fn(model)
         self.functions: dict = {}
         self.seeds = {name: _seed(explainer) for name, explainer in explainers.items()}
-        self.substrate = S.substrate_fn(baseline)
-        self.confidence_substrate = S.substrate_fn(confidence_baseline)
+        self.substrate = S.substrate_fn(model, substrate)
+        self.confidence_substrate = S.substrate_fn(model, confidence_substrate)
 
     # ------------------------------------------------------------------ eager checks (once)
     def check(self, images: Any) -> None:
@@ -222,8 +223,8 @@ class _Engine:
         if sample is None:
             return
         sample = tf.cast(sample[:1], S.probability_dtype(self.model))
-        self.substrate = S.substrate_fn(self.baseline, sample)
-        self.confidence_substrate = S.substrate_fn(self.confidence_baseline, sample)
+        self.substrate = S.substrate_fn(self.model, self.substrate_spec, sample)
+        self.confidence_substrate = S.substrate_fn(self.model, self.confidence_substrate_spec, sample, "confidence_substrate")
         for explainer in self.explainers.values():
             check = getattr(explainer, "check_inputs", None)
             if check is not None:

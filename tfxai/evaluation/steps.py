@@ -24,23 +24,15 @@ import tensorflow as tf
 
 from tfxai import image_ops
 from tfxai.errors import InvalidInputError, InvalidTypeError
+from tfxai.metrics import _common
 from tfxai.metrics.perturbation import pixel_ranks
-
-#: The insertion/deletion blur of the T-Grad / Poly-CAM protocol (torchvision gaussian_blur(11, 5)).
-BLUR_KERNEL = 11
-BLUR_SIGMA = 5.0
 
 
 def probability_fn(model_or_adapter: Any) -> Callable[[tf.Tensor], tf.Tensor]:
     """``f(images) -> (N, K)`` probabilities of the model's classes (softmax of its logits, once)."""
     from tfxai.adapter import adapt
 
-    adapter = adapt(model_or_adapter)
-
-    def probabilities(images: tf.Tensor) -> tf.Tensor:
-        return adapter.probabilities(adapter.logits(tf.cast(images, adapter.dtype)))
-
-    return probabilities
+    return _common.score_fn(adapt(model_or_adapter), "probability")
 
 
 def probability_dtype(model_or_adapter: Any) -> tf.DType:
@@ -50,39 +42,34 @@ def probability_dtype(model_or_adapter: Any) -> tf.DType:
     return adapt(model_or_adapter).dtype
 
 
-def substrate_fn(baseline: Any, example: tf.Tensor | None = None) -> Callable[[tf.Tensor], tf.Tensor]:
-    """``f(images) -> substrate`` in-graph for a `baseline` (checked eagerly once on `example`).
+def substrate_fn(model_or_adapter: Any, substrate: Any, example: tf.Tensor | None = None,
+                 name: str = "substrate") -> Callable[[tf.Tensor], tf.Tensor]:
+    """``f(images) -> substrate`` in-graph (checked eagerly once on `example` when given).
 
-    ``"blur"`` (Gaussian, kernel 11, sigma 5, reflect padding), ``"zero"``, a
-    number, an array broadcastable to the images, or a callable ``f(images)``
-    written in TensorFlow.
+    The substrates of :func:`tfxai.metrics.insertion`: ``"blur"`` (Gaussian,
+    kernel 11, sigma 5, reflect padding), ``"black"`` (the low end of the
+    model's input range), ``"zero"``, a number, an array broadcastable to the
+    images, or a callable ``f(images)`` written in TensorFlow.
     """
-    if isinstance(baseline, str):
-        if baseline == "blur":
-            fn = lambda images: image_ops.gaussian_blur(images, BLUR_SIGMA, BLUR_KERNEL)  # noqa: E731
-        elif baseline in ("zero", "black"):
-            fn = tf.zeros_like
-        else:
-            raise InvalidInputError(f"`baseline` must be 'blur', 'zero', a number, an array or a callable. Received: {baseline!r}.")
-    elif callable(baseline):
-        fn = lambda images: tf.broadcast_to(tf.cast(baseline(images), images.dtype), tf.shape(images))  # noqa: E731
-    else:
-        if isinstance(baseline, (bool, np.bool_)):
-            raise InvalidTypeError("`baseline` must be 'blur', 'zero', a number, an array or a callable; received a bool.")
-        value = np.asarray(baseline, np.float64)
-        if not np.all(np.isfinite(value)):
-            raise InvalidInputError("`baseline` contains NaN or infinite values.")
-        fn = lambda images: tf.broadcast_to(tf.cast(value, images.dtype), tf.shape(images))  # noqa: E731
-    if example is not None:
-        try:
-            out = fn(example)
-        except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
+    from tfxai.adapter import adapt
+
+    input_range = adapt(model_or_adapter).input_range
+    if example is not None:  # the metrics' own eager checks and messages
+        _common.make_substrate(substrate, example, input_range, name=name)
+    if isinstance(substrate, str):
+        if substrate not in _common.SUBSTRATES:
             raise InvalidInputError(
-                f"`baseline` must broadcast to the images' shape {tuple(example.shape)} ({exc.__class__.__name__}: {exc})."
-            ) from None
-        if not bool(tf.reduce_all(tf.math.is_finite(out))):
-            raise InvalidInputError("`baseline` gives NaN or infinite values.")
-    return fn
+                f"`{name}` must be 'blur', 'black', 'zero', a number, an array or a callable. Received: {substrate!r}."
+            )
+        return lambda images: _common.make_substrate(substrate, images, input_range, name=name)
+    if callable(substrate):
+        return lambda images: tf.broadcast_to(tf.cast(substrate(images), images.dtype), tf.shape(images))
+    if isinstance(substrate, (bool, np.bool_)):
+        raise InvalidTypeError(f"`{name}` must be 'blur', 'black', 'zero', a number, an array or a callable; received a bool.")
+    value = np.asarray(substrate, np.float64)
+    if not np.all(np.isfinite(value)):
+        raise InvalidInputError(f"`{name}` contains NaN or infinite values.")
+    return lambda images: tf.broadcast_to(tf.cast(value, images.dtype), tf.shape(images))
 
 
 def chunked_rows(

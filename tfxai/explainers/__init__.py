@@ -1,9 +1,10 @@
-"""Explainer classes: ``maps = Explainer(model, ...)(images, targets=None)``."""
+"""Explainer classes: ``maps = Method(model, ...)(images, targets=None)``; each registers itself."""
 
 from tfxai.explainers.base import AttributionExplainer, Explainer
-from tfxai.explainers.cam import CAM, EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM
+# Import order is the registry's order (command line, demo, figures).
 from tfxai.explainers.gradients import InputXGradient, SmoothGrad, VanillaGradient
 from tfxai.explainers.integrated_gradients import IntegratedGradients
+from tfxai.explainers.cam import CAM, EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM
 from tfxai.explainers.fullgrad import FullGrad
 from tfxai.explainers.tgrad import TGrad
 

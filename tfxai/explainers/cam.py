@@ -19,17 +19,22 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfxai import _batching, _validation, image_ops, surgery
+from tfxai import _batching, _validation, image_ops
 from tfxai.errors import InvalidInputError, InvalidTypeError
 from tfxai.explainers import cam_weights
-from tfxai.explainers.base import Explainer, resolve_predicted
+from tfxai._runtime import resolve_predicted
+from tfxai.explainers.base import Explainer
 
 
 class CAM(Explainer):
     """Base class of the CAM family: a layer, its activations and gradients, a weighted sum.
 
+    A CAM variant is one small class: it overrides :meth:`channel_weights`
+    ``(activations, gradients) -> (N, K)`` (the map is then
+    ``ReLU(sum_k w_k A_k)``), or :meth:`cam` for an elementwise rule.
+
     Args:
-        model: the classifier (see :class:`~tfxai.explainers.base.Explainer`).
+        model: the classifier or its adapter (see :class:`~tfxai.explainers.base.Explainer`).
         layer: ``None`` (the last layer with a 4-D output), a layer name, a path
             such as ``"backbone/block5_conv3"`` for a layer inside a nested model,
             or a ``keras.layers.Layer`` of the model. Its output must be
@@ -40,15 +45,17 @@ class CAM(Explainer):
 
     Attributes:
         layer: the path of the explained layer inside the model.
-        layer_shape: its output shape ``(None, h, w, K)``.
+        layer_shape: its output shape ``(None, h, w, K)`` (``None`` for sizes the model leaves open).
     """
 
+    takes_layer = True
     #: Whether the map needs ``d logit / d A`` (False for class-agnostic methods).
     needs_gradients = True
 
-    def __init__(self, model: keras.Model, layer: Any = None, *, upsample: bool = True, batch_size: int = 32):
-        super().__init__(model, output="logit", batch_size=batch_size)
-        info = surgery.find_layer(self.model, layer, rank=4)
+    def __init__(self, model: keras.Model, layer: Any = None, *, upsample: bool = True, batch_size: int = 32,
+                 seed: int | None = None):
+        super().__init__(model, output="logit", batch_size=batch_size, seed=seed)
+        info = self.adapter.find_layer(layer, rank=4)
         if len(info.output_shape) != 4:
             raise InvalidInputError(
                 f"`layer` must produce a 4-D (N, h, w, channels) output to be explained by {type(self).__name__}; "
@@ -60,22 +67,32 @@ class CAM(Explainer):
         self.layer = info.path
         self.layer_shape = tuple(info.output_shape)
         self.upsample = upsample
-        self._exposed = surgery.expose(self.model, [info.layer])
+        self._exposed = self.adapter.exposed([info.layer])
 
     # ------------------------------------------------------------ model work
     def activations_and_gradients(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """``A``, ``d logit_target / d A`` (both ``(n, h, w, K)``) and the logits, in one pass."""
         with tf.GradientTape() as tape:
             tape.watch(images)
-            logits, activations = self._exposed(images, training=False)
+            raw, activations = self._exposed(images, training=False)
             tape.watch(activations)
+            logits = self.adapter.class_logits(raw)
             scores = self.scores(logits, targets)
-        return activations, tape.gradient(scores, activations), logits
+        gradients = tape.gradient(scores, activations)
+        dtype = self.adapter.dtype
+        return tf.cast(activations, dtype), tf.cast(gradients, dtype), logits
 
     def activations(self, images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """``A`` ``(n, h, w, K)`` and the logits, forward only."""
-        logits, activations = self._exposed(images, training=False)
-        return activations, logits
+        raw, activations = self._exposed(images, training=False)
+        return tf.cast(activations, self.adapter.dtype), self.adapter.class_logits(raw)
+
+    def layer_shape_for(self, image_shape: tuple) -> tuple:
+        """``(h, w, K)`` of the layer's output for images of shape ``(H, W, C)``."""
+        if None not in self.layer_shape[1:] and tuple(image_shape) == self.adapter.image_shape:
+            return tuple(self.layer_shape[1:])
+        spec = self._exposed.compute_output_spec(keras.KerasTensor((1, *image_shape), dtype=self.adapter.dtype))
+        return tuple(spec[1].shape[1:])
 
     def layer_maps(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
         """Maps at the layer's resolution ``(n, h, w)`` for one chunk of images."""
@@ -84,13 +101,17 @@ class CAM(Explainer):
         else:
             activations, _ = self.activations(images)
             gradients = None
-        return self.combine(activations, gradients)
+        return self.cam(activations, gradients)
 
-    def combine(self, activations: tf.Tensor, gradients: tf.Tensor | None) -> tf.Tensor:
-        """``(n, h, w, K)`` activations and gradients -> ``(n, h, w)`` map (method-specific)."""
+    def channel_weights(self, activations: tf.Tensor, gradients: tf.Tensor | None) -> tf.Tensor:
+        """``(n, K)`` weights of the channels (method-specific)."""
         raise NotImplementedError
 
-    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def cam(self, activations: tf.Tensor, gradients: tf.Tensor | None) -> tf.Tensor:
+        """``(n, h, w, K)`` activations and gradients -> ``(n, h, w)``: ``ReLU(sum_k w_k A_k)``."""
+        return tf.nn.relu(cam_weights.weighted_sum(activations, self.channel_weights(activations, gradients)))
+
+    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         size = tuple(images.shape[1:3])
 
         def chunk(index: tf.Tensor) -> tf.Tensor:
@@ -101,25 +122,33 @@ class CAM(Explainer):
         return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, spec)
 
     def _map_size(self, images: tf.Tensor) -> tuple[int, int]:
-        return tuple(images.shape[1:3]) if self.upsample else tuple(self.layer_shape[1:3])
+        return tuple(images.shape[1:3]) if self.upsample else self.layer_shape_for(tuple(images.shape[1:]))[:2]
 
 
 class GradCAM(CAM):
     """Grad-CAM: ``ReLU(sum_k w_k A_k)`` with ``w_k`` the spatial mean of ``d logit / d A_k``.
 
     The target's pre-softmax logit is differentiated (the lecture strips the
-    softmax with ``model.layers[-1].activation = None``; tfxai does that on a
-    rebuilt copy). Maps ``(N, H, W)`` are bilinearly upsampled, not normalised.
+    softmax with ``model.layers[-1].activation = None``; tfxai calls the last
+    layer without its activation on the same weights). Maps ``(N, H, W)`` are
+    bilinearly upsampled, not normalised.
+
+    Example::
+
+        maps = tfxai.GradCAM(model, "top_relu")(images, targets=["tabby", "golden_retriever"])
 
     References:
         Selvaraju et al. (2017), "Grad-CAM: Visual Explanations from Deep Networks
         via Gradient-based Localization", arXiv:1610.02391.
     """
 
+    name = "gradcam"
+    title = "Grad-CAM"
+    aliases = ("grad-cam",)
     weights = staticmethod(cam_weights.gradcam_weights)
 
-    def combine(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-        return tf.nn.relu(cam_weights.weighted_sum(activations, self.weights(gradients)))
+    def channel_weights(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
+        return self.weights(gradients)
 
 
 class GradCAMPlusPlus(CAM):
@@ -142,6 +171,9 @@ class GradCAMPlusPlus(CAM):
         Deep Convolutional Networks", arXiv:1710.11063.
     """
 
+    name = "gradcam++"
+    title = "Grad-CAM++"
+    aliases = ("gradcamplusplus", "gradcampp")
     weights = staticmethod(cam_weights.gradcam_plus_plus_weights)
 
     def __init__(self, model: keras.Model, layer: Any = None, *, variant: str = "paper", upsample: bool = True,
@@ -149,9 +181,8 @@ class GradCAMPlusPlus(CAM):
         self.variant = _validation.check_choice(variant, "variant", cam_weights.GRADCAM_PLUS_PLUS_VARIANTS)
         super().__init__(model, layer, upsample=upsample, batch_size=batch_size)
 
-    def combine(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-        weights = self.weights(activations, gradients, self.variant)
-        return tf.nn.relu(cam_weights.weighted_sum(activations, weights))
+    def channel_weights(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
+        return self.weights(activations, gradients, self.variant)
 
 
 class XGradCAM(CAM):
@@ -162,10 +193,12 @@ class XGradCAM(CAM):
         Explanation of CNNs", BMVC, arXiv:2008.02312.
     """
 
+    name = "xgradcam"
+    title = "XGrad-CAM"
     weights = staticmethod(cam_weights.xgradcam_weights)
 
-    def combine(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-        return tf.nn.relu(cam_weights.weighted_sum(activations, self.weights(activations, gradients)))
+    def channel_weights(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
+        return self.weights(activations, gradients)
 
 
 class EigenCAM(CAM):
@@ -182,10 +215,12 @@ class EigenCAM(CAM):
         Components", IJCNN, arXiv:2008.00299.
     """
 
+    name = "eigencam"
+    title = "Eigen-CAM"
     needs_gradients = False
     projection = staticmethod(cam_weights.eigen_projection)
 
-    def combine(self, activations: tf.Tensor, gradients: tf.Tensor | None) -> tf.Tensor:
+    def cam(self, activations: tf.Tensor, gradients: tf.Tensor | None) -> tf.Tensor:
         return tf.nn.relu(self.projection(activations))
 
 
@@ -216,10 +251,17 @@ class ScoreCAM(CAM):
         Convolutional Neural Networks", CVPR Workshops, arXiv:1910.01279.
     """
 
+    name = "scorecam"
+    title = "Score-CAM"
+    slow = True
     needs_gradients = False
 
-    def __init__(self, model: keras.Model, layer: Any = None, *, batch_size: int = 32, num_channels: int | None = None,
-                 upsample: bool = True):
+    @classmethod
+    def quick_settings(cls, quick: bool) -> dict:
+        return {"num_channels": 32} if quick else {}
+
+    def __init__(self, model: keras.Model, layer: Any = None, *, num_channels: int | None = None,
+                 upsample: bool = True, batch_size: int = 32):
         super().__init__(model, layer, upsample=upsample, batch_size=batch_size)
         channels = self.layer_shape[-1]
         if num_channels is not None:
@@ -231,10 +273,11 @@ class ScoreCAM(CAM):
                 )
         self.num_channels = num_channels
 
-    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         size = tuple(images.shape[1:3])
         num_images = tf.shape(images)[0]
-        channels = int(self.layer_shape[-1])
+        layer_shape = self.layer_shape_for(tuple(images.shape[1:]))
+        channels = int(layer_shape[-1])
         kept = self.num_channels or channels
 
         def forward(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -248,7 +291,7 @@ class ScoreCAM(CAM):
             return activations, resolved, order
 
         spec = (
-            tf.TensorSpec(self.layer_shape[1:], images.dtype),
+            tf.TensorSpec(layer_shape, images.dtype),
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([kept], tf.int32),
         )
@@ -260,8 +303,7 @@ class ScoreCAM(CAM):
             upsampled = image_ops.resize(layer_maps, size)
             masks, valid = cam_weights.channel_masks(upsampled)
             logits = self.logits(tf.gather(images, image_index) * masks[..., None])
-            probabilities = tf.nn.softmax(logits, axis=-1)
-            score = tf.gather(probabilities, tf.gather(resolved, image_index), axis=1, batch_dims=1) * valid
+            score = self.adapter.scores(logits, tf.gather(resolved, image_index), "probability") * valid
             contribution = upsampled if self.upsample else layer_maps
             return score[:, None, None] * contribution
 

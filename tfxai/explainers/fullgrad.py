@@ -43,18 +43,20 @@ class FullGrad(Explainer):
         Network Visualization", NeurIPS, arXiv:1905.00780.
     """
 
-    def __init__(self, model: keras.Model, variant: str = "official", mode: str = "exact", batch_size: int = 32):
+    name = "fullgrad"
+    title = "FullGrad"
+
+    def __init__(self, model: keras.Model, *, variant: str = "official", mode: str = "exact", batch_size: int = 32):
         super().__init__(model, output="logit", batch_size=batch_size)
         self.variant = _validation.check_choice(variant, "variant", VARIANTS)
-        self.decomposition = Decomposition(model, mode=mode, batch_size=batch_size)
+        self.decomposition = Decomposition(self.adapter, mode=mode, batch_size=batch_size)
         self.mode = mode
 
-    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         size = tuple(images.shape[1:3])
 
         def chunk(index: tf.Tensor) -> tf.Tensor:
-            _, _, input_term, values = self.decomposition.terms(tf.gather(images, index), tf.gather(targets, index))
-            spatial = [input_term] + [v for v in values if v.shape.rank == 4]
+            spatial = self.decomposition.spatial_terms(tf.gather(images, index), tf.gather(targets, index))
             return fullgrad_map(spatial, size, self.variant)
 
         spec = tf.TensorSpec(size, images.dtype)

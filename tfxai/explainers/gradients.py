@@ -7,12 +7,13 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tfxai import _batching, _validation
+from tfxai import _batching, _runtime, _validation
+from tfxai.errors import InvalidInputError
 from tfxai.explainers.base import AttributionExplainer
 
 
 class _GradientMethod(AttributionExplainer):
-    def __init__(self, model: keras.Model, output: str = "probability", batch_size: int = 32):
+    def __init__(self, model: keras.Model, *, output: str = "probability", batch_size: int = 32):
         super().__init__(model, output=output, batch_size=batch_size)
 
     def _gradients(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
@@ -41,7 +42,11 @@ class VanillaGradient(_GradientMethod):
         arXiv:1312.6034.
     """
 
-    def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    name = "vanilla"
+    title = "Vanilla Gradient"
+    aliases = ("vanillagradient", "saliency")
+
+    def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         return self._gradients(images, targets)
 
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
@@ -59,7 +64,12 @@ class InputXGradient(_GradientMethod):
         Propagating Activation Differences", arXiv:1704.02685.
     """
 
-    def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    name = "inputxgradient"
+    title = "Input x Gradient"
+    signed = True
+    aliases = ("ixg",)
+
+    def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         return images * self._gradients(images, targets)
 
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
@@ -69,8 +79,9 @@ class InputXGradient(_GradientMethod):
 class SmoothGrad(_GradientMethod):
     """SmoothGrad: the gradient averaged over noisy copies of the image.
 
-    For each image, ``sigma = noise_scale * (max(x) - min(x))`` and
-    ``mean_k d score / d x (x + sigma * eps_k)`` with ``eps_k ~ N(0, 1)``.
+    ``mean_k d score / d x (x + sigma * eps_k)`` with ``eps_k ~ N(0, 1)`` and
+    ``sigma = noise_scale * (high - low)``, the model's input range (read by
+    :func:`tfxai.adapt`: ``[0, 255]`` for a model that rescales raw pixels).
     Attributions are that mean gradient ``(N, H, W, C)``; the map is its
     absolute value, max over channels (abs is taken after the mean).
 
@@ -91,35 +102,46 @@ class SmoothGrad(_GradientMethod):
         noise by adding noise", arXiv:1706.03825.
     """
 
-    stochastic = True
+    name = "smoothgrad"
+    title = "SmoothGrad"
+
+    @classmethod
+    def quick_settings(cls, quick: bool) -> dict:
+        return {"num_samples": 8 if quick else 25, "seed": 0}
 
     def __init__(
         self,
         model: keras.Model,
+        *,
         num_samples: int = 50,
         noise_scale: float = 0.15,
         seed: int | None = None,
         output: str = "probability",
         batch_size: int = 32,
     ):
-        super().__init__(model, output=output, batch_size=batch_size)
+        AttributionExplainer.__init__(self, model, output=output, batch_size=batch_size, seed=seed)
         self.num_samples = _validation.check_positive_int(num_samples, "num_samples")
         self.noise_scale = _validation.check_non_negative_float(noise_scale, "noise_scale")
-        self.seed = _validation.check_seed(seed)
+        low, high = self.adapter.input_range
+        if self.noise_scale * (high - low) > 1e6 * max(abs(low), abs(high), 1.0):
+            raise InvalidInputError(
+                f"`noise_scale` is the noise standard deviation as a fraction of the input range {self.adapter.input_range}; "
+                f"received noise_scale={noise_scale!r}, noise a million times larger than any pixel. Typical: 0.1-0.2."
+            )
 
     def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        targets = self.resolve_targets(images, targets)
-        axes = [1, 2, 3]
-        sigma = self.noise_scale * (tf.reduce_max(images, axes) - tf.reduce_min(images, axes))
+        targets = self.runtime.resolve(images, targets)
+        low, high = self.adapter.input_range
+        sigma = tf.constant(self.noise_scale * (high - low), images.dtype)
         shape = tf.shape(images)[1:]
 
         def row(image_index: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
             noise = tf.map_fn(
-                lambda j: tf.random.stateless_normal(shape, self.row_seed(seed, j), dtype=images.dtype),
+                lambda j: tf.random.stateless_normal(shape, _runtime.row_seed(seed, j), dtype=images.dtype),
                 k,
                 fn_output_signature=images.dtype,
             )
-            noisy = tf.gather(images, image_index) + tf.gather(sigma, image_index)[:, None, None, None] * noise
+            noisy = tf.gather(images, image_index) + sigma * noise
             grads = self.input_gradients(noisy, tf.gather(targets, image_index))[0]
             return grads / self.num_samples
 

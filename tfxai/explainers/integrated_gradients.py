@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, _integration, _validation, baselines
+from tfxai import _batching, _integration, _runtime, _validation, baselines
 from tfxai.errors import InvalidInputError, InvalidTypeError
 from tfxai.explainers.base import AttributionExplainer
 
@@ -31,8 +31,18 @@ class IntegratedGradients(AttributionExplainer):
 
     Attributions are ``(N, H, W, C)`` and signed; the map is ``sum_c |IG_c|``.
 
+    Named baselines use the model's valid input range, read by
+    :func:`tfxai.adapt` (``[0, 255]`` behind a leading ``Rescaling``; give it
+    once with ``tfxai.adapt(model, input_range=(low, high))`` otherwise).
+
+    Example::
+
+        ig = tfxai.IntegratedGradients(model, baseline="blur", num_steps=64)
+        maps = ig(images, targets=[281, 207])             # (N, H, W)
+        delta = ig.convergence_delta(images, ig.attributions(images, [281, 207]), [281, 207])
+
     Args:
-        model: the classifier.
+        model: the classifier or its adapter.
         baseline: a name from ``tfxai.baselines.NAMES`` (``black``, ``white``,
             ``uniform``, ``gaussian``, ``blur``, ``max_distance``), a number or
             array broadcastable to the images, or a callable
@@ -41,8 +51,6 @@ class IntegratedGradients(AttributionExplainer):
         method: quadrature rule, one of ``trapezoid``, ``riemann_left``,
             ``riemann_right``, ``riemann_middle``.
         batch_size: rows (interpolated images) per gradient pass.
-        input_range: the valid ``(low, high)`` pixel range in the model's input
-            space, used by named baselines.
         num_baseline_samples: draws averaged for ``uniform``/``gaussian`` baselines.
         seed: seed of the random baselines (None: a fresh seed per call).
         output: ``"probability"`` (default) or ``"logit"``.
@@ -52,26 +60,30 @@ class IntegratedGradients(AttributionExplainer):
         Networks", arXiv:1703.01365; TensorFlow tutorial "Integrated gradients".
     """
 
-    stochastic = True
+    name = "ig"
+    title = "Integrated Gradients"
+    aliases = ("integratedgradients",)
+
+    @classmethod
+    def quick_settings(cls, quick: bool) -> dict:
+        return {"num_steps": 16 if quick else 32, "seed": 0}
 
     def __init__(
         self,
         model: keras.Model,
+        *,
         baseline: Any = "black",
         num_steps: int = 50,
         method: str = "trapezoid",
-        batch_size: int = 32,
-        input_range: tuple[float, float] = (0.0, 1.0),
         num_baseline_samples: int = 1,
         seed: int | None = None,
         output: str = "probability",
+        batch_size: int = 32,
     ):
-        super().__init__(model, output=output, batch_size=batch_size)
+        super().__init__(model, output=output, batch_size=batch_size, seed=seed)
         self.num_steps = _validation.check_positive_int(num_steps, "num_steps")
         self.method = _validation.check_choice(method, "method", _integration.METHODS)
-        self.input_range = _validation.check_range(input_range)
         self.num_baseline_samples = _validation.check_positive_int(num_baseline_samples, "num_baseline_samples")
-        self.seed = _validation.check_seed(seed)
         if isinstance(baseline, str):
             _validation.check_choice(baseline, "baseline", baselines.NAMES)
             if self.num_baseline_samples > 1 and baseline not in baselines.RANDOM:
@@ -90,19 +102,22 @@ class IntegratedGradients(AttributionExplainer):
             if not np.all(np.isfinite(baseline)):
                 raise InvalidInputError("`baseline` contains NaN or infinite values.")
         self.baseline = baseline
-        alphas, weights = _integration.rule(self.method, self.num_steps)
-        self._alphas, self._weights = alphas, weights
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """The valid pixel range named baselines use (the model adapter's, see :func:`tfxai.adapt`)."""
+        return self.adapter.input_range
 
     def baselines(self, images: tf.Tensor, seed: tf.Tensor, draw: tf.Tensor | int = 0) -> tf.Tensor:
         """Baselines ``(N, H, W, C)`` for draw `draw` (in-graph)."""
         if isinstance(self.baseline, str):
-            return baselines.make(self.baseline, images, self.input_range, self.row_seed(seed, draw))
+            return baselines.make(self.baseline, images, self.input_range, _runtime.row_seed(seed, draw))
         if callable(self.baseline):
             return tf.cast(self.baseline(images), images.dtype)
         return tf.broadcast_to(tf.cast(self.baseline, images.dtype), tf.shape(images))
 
     def check_inputs(self, images: tf.Tensor) -> None:
-        """Check that an array baseline broadcasts to `images` (eagerly, before tracing)."""
+        """Check an array baseline's shape, and a callable baseline's output, eagerly before tracing."""
         if isinstance(self.baseline, np.ndarray):
             try:
                 np.broadcast_shapes(self.baseline.shape, tuple(images.shape))
@@ -111,23 +126,35 @@ class IntegratedGradients(AttributionExplainer):
                     f"`baseline` of shape {self.baseline.shape} cannot be broadcast to images of shape "
                     f"{tuple(images.shape)}. Pass a number, one image (H, W, C) or N images."
                 ) from None
+        elif callable(self.baseline) and not isinstance(self.baseline, str):
+            value = np.asarray(self.baseline(images[:1]))
+            try:
+                np.broadcast_shapes(value.shape, (1, *images.shape[1:]))
+            except ValueError:
+                raise InvalidInputError(
+                    f"The `baseline` callable returned shape {value.shape} for images of shape "
+                    f"{(1, *images.shape[1:])}; it must return baselines of the images' shape."
+                ) from None
+            if value.dtype.kind not in "biuf" or not np.all(np.isfinite(value)):
+                raise InvalidInputError(
+                    "The `baseline` callable returned NaN, infinite or non-numeric values; it must return "
+                    "finite baselines in the model's input space."
+                )
 
     def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        targets = self.resolve_targets(images, targets)
+        targets = self.runtime.resolve(images, targets)
         dtype = images.dtype
-        alphas = tf.constant(self._alphas, dtype)
-        weights = tf.constant(self._weights / self.num_baseline_samples, dtype)
-        num_alphas = len(self._alphas)
+        num_alphas = _integration.num_points(self.method, self.num_steps)
         draws = self.num_baseline_samples
         stacked = tf.stack([self.baselines(images, seed, d) for d in range(draws)])  # (draws, N, H, W, C)
 
         def row(image_index: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
             draw, step = k // num_alphas, k % num_alphas
+            alpha, weight = _integration.points(self.method, self.num_steps, step, dtype)
             x = tf.gather(images, image_index)
             x0 = tf.gather_nd(stacked, tf.stack([draw, image_index], axis=1))
-            alpha = tf.gather(alphas, step)[:, None, None, None]
-            grads = self.input_gradients(x0 + alpha * (x - x0), tf.gather(targets, image_index))[0]
-            return (x - x0) * grads * tf.gather(weights, step)[:, None, None, None]
+            grads = self.input_gradients(x0 + alpha[:, None, None, None] * (x - x0), tf.gather(targets, image_index))[0]
+            return (x - x0) * grads * (weight / draws)[:, None, None, None]
 
         spec = tf.TensorSpec(images.shape[1:], dtype)
         return _batching.accumulate_rows(row, tf.shape(images)[0], draws * num_alphas, self.batch_size, spec)
@@ -145,7 +172,7 @@ class IntegratedGradients(AttributionExplainer):
             raise InvalidInputError("convergence_delta needs a fixed `seed` for random baselines.")
 
         def body(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-            targets = self.resolve_targets(images, targets)
+            targets = self.runtime.resolve(images, targets)
             score_x = self.scores(self.logits(images), targets)
             score_0 = tf.add_n(
                 [self.scores(self.logits(self.baselines(images, seed, d)), targets) for d in range(self.num_baseline_samples)]

@@ -32,33 +32,41 @@ class TGrad(Explainer):
     share ``w_i = sum(term_i) / s``; for ``s > 0`` that only divides the map
     by ``s`` (same ranking, same normalised map); this class follows Eq. 8.
 
+    Example::
+
+        tgrad = tfxai.TGrad(model)
+        maps = tgrad(images)                          # (N, H, W), predicted classes
+        per_layer = tgrad.layer_maps(images)          # [(name, phi(S_i), score_i), ...], input first
+
     Args:
-        model: the classifier; piecewise linear unless ``mode="linearize"``.
+        model: the classifier or its adapter; piecewise linear unless ``mode="linearize"``.
         mode: ``"exact"`` or ``"linearize"`` (see
             :class:`tfxai.decomposition.Decomposition`).
         batch_size: images per forward/backward pass.
     """
 
-    def __init__(self, model: keras.Model, mode: str = "exact", batch_size: int = 32):
+    name = "tgrad"
+    title = "T-Grad"
+    aliases = ("t-grad",)
+
+    def __init__(self, model: keras.Model, *, mode: str = "exact", batch_size: int = 32):
         super().__init__(model, output="logit", batch_size=batch_size)
-        self.decomposition = Decomposition(model, mode=mode, batch_size=batch_size)
+        self.decomposition = Decomposition(self.adapter, mode=mode, batch_size=batch_size)
         self.mode = mode
 
     def _layer_maps(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[list, list]:
         size = tuple(images.shape[1:3])
-        _, _, input_term, values = self.decomposition.terms(images, targets)
         maps, scores = [], []
-        for term in [input_term] + [v for v in values if v.shape.rank == 4]:
+        for term in self.decomposition.spatial_terms(images, targets):
             maps.append(normalized_upsample(tf.reduce_sum(tf.nn.relu(term), axis=-1), size))
             scores.append(tf.nn.relu(tf.reduce_sum(term, axis=[1, 2, 3])))
         return maps, scores
 
-    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         size = tuple(images.shape[1:3])
 
         def chunk(index: tf.Tensor) -> tf.Tensor:
-            _, _, input_term, values = self.decomposition.terms(tf.gather(images, index), tf.gather(targets, index))
-            return tgrad_map([input_term] + [v for v in values if v.shape.rank == 4], size)
+            return tgrad_map(self.decomposition.spatial_terms(tf.gather(images, index), tf.gather(targets, index)), size)
 
         return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, tf.TensorSpec(size, images.dtype))
 
@@ -75,7 +83,7 @@ class TGrad(Explainer):
         """
         names = self.layer_names()
 
-        def body(images: tf.Tensor, targets: tf.Tensor) -> Any:
+        def body(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> Any:
             size = tuple(images.shape[1:3])
 
             def chunk(index: tf.Tensor) -> Any:

@@ -1,4 +1,4 @@
-"""Evaluation metrics for saliency maps.
+"""Evaluation metrics for explanation maps.
 
 * :func:`insertion`, :func:`deletion`, :func:`insertion_minus_deletion`:
   perturbation curves and AUCs (RISE; the T-Grad protocol).

@@ -1,39 +1,56 @@
-"""Shared plumbing of the metrics: probabilities of a target, map checks, baselines."""
+"""Shared plumbing of the metrics: the adapted model's scores, map checks, substrates.
+
+Metrics run on the one runtime (:mod:`tfxai._runtime`) of the model adapter
+(:func:`tfxai.adapt`): one :class:`~tfxai._runtime.Runtime` per adapter and
+`batch_size`, kept on the adapter (which dies with the model), holding the
+compiled metric functions.
+"""
 
 from __future__ import annotations
 
-import weakref
 from typing import Any, Callable
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, _targets, _validation, image_ops, surgery
+from tfxai import _runtime, image_ops
+from tfxai.adapter import ModelAdapter, adapt
 from tfxai.errors import InvalidInputError, InvalidTypeError
 
 #: The insertion/deletion blur of the T-Grad / Poly-CAM protocol (torchvision gaussian_blur(11, 5)).
 BLUR_KERNEL = 11
 BLUR_SIGMA = 5.0
+SUBSTRATES = ("blur", "black", "zero")
 
 
-def score_model(model: keras.Model, output: str) -> Callable[[tf.Tensor], tf.Tensor]:
-    """``f(images) -> (N, K)``: softmax probabilities (softmax applied exactly once) or logits.
-
-    A model ending in softmax is evaluated through :func:`tfxai.surgery.logits_model`
-    (a rebuilt copy without the softmax), so the probability is always
-    ``softmax(logits)`` and never a softmax of probabilities.
-    """
-    logits_model = surgery.logits_model(model)
+def score_fn(adapter: ModelAdapter, output: str) -> Callable[[tf.Tensor], tf.Tensor]:
+    """``f(images) -> (N, K)``: probabilities (softmax, or sigmoid for binary models, applied once) or logits."""
 
     def scores(images: tf.Tensor) -> tf.Tensor:
-        logits = logits_model(images, training=False)
-        return tf.nn.softmax(logits, axis=-1) if output == "probability" else logits
+        logits = adapter.logits(images)
+        return adapter.probabilities(logits) if output == "probability" else logits
 
     return scores
 
 
-def check_maps(maps: Any, images: tf.Tensor, name: str = "saliency") -> tf.Tensor:
+def prepare(model: Any, images: Any, targets: Any, output: str, batch_size: Any) -> tuple:
+    """``(runtime, scores, images, targets)`` for a metric: validated, targets resolved (None = predicted)."""
+    adapter = adapt(model)
+    from tfxai import _validation
+
+    _validation.check_choice(output, "output", _runtime.OUTPUTS)
+    runtime = adapter.runtime(_validation.check_positive_int(batch_size, "batch_size"))
+    images = runtime.images(images)
+    scores = score_fn(adapter, output)
+    parsed = runtime.targets(targets, int(images.shape[0]), fill=False)
+    if parsed is None:
+        predicted = runtime.compiled("predicted", runtime.predicted, images)(images)
+    else:
+        predicted = tf.constant(parsed)
+    return runtime, scores, images, predicted
+
+
+def check_maps(maps: Any, images: tf.Tensor, name: str = "maps") -> tf.Tensor:
     """Convert `maps` to ``(N, H, W)`` float at image resolution (bilinear upsampling if smaller)."""
     if isinstance(maps, (tf.Tensor, tf.Variable)):
         array = maps
@@ -70,111 +87,36 @@ def check_maps(maps: Any, images: tf.Tensor, name: str = "saliency") -> tf.Tenso
     return array
 
 
-def make_baseline(baseline: Any, images: tf.Tensor, name: str = "baseline") -> tf.Tensor:
-    """The substrate ``(N, H, W, C)`` that replaces removed pixels.
+def make_substrate(substrate: Any, images: tf.Tensor, input_range: tuple, name: str = "substrate") -> tf.Tensor:
+    """The substrate ``(N, H, W, C)`` that replaces removed pixels (not an IG baseline).
 
     ``"blur"``: Gaussian blur of each image (kernel 11, sigma 5, reflect padding);
-    ``"zero"``: zeros; a number: that constant; an array broadcastable to the images;
-    a callable ``f(images) -> array``.
+    ``"black"``: the low end of the model's input range; ``"zero"``: zeros; a
+    number: that constant; an array broadcastable to the images; a callable
+    ``f(images) -> array``.
     """
-    if isinstance(baseline, str):
-        if baseline == "blur":
+    if isinstance(substrate, str):
+        if substrate == "blur":
             return image_ops.gaussian_blur(images, BLUR_SIGMA, BLUR_KERNEL)
-        if baseline in ("zero", "black"):
+        if substrate == "black":
+            return tf.fill(tf.shape(images), tf.cast(input_range[0], images.dtype))
+        if substrate == "zero":
             return tf.zeros_like(images)
         raise InvalidInputError(
-            f"`{name}` must be 'blur', 'zero', a number, an array or a callable. Received: {name}={baseline!r}."
+            f"`{name}` must be 'blur', 'black', 'zero', a number, an array or a callable. Received: {name}={substrate!r}."
         )
-    if callable(baseline):
-        baseline = baseline(images)
-    if isinstance(baseline, (bool, np.bool_)):
-        raise InvalidTypeError(f"`{name}` must be 'blur', 'zero', a number, an array or a callable; received a bool.")
+    if callable(substrate):
+        substrate = substrate(images)
+    if isinstance(substrate, (bool, np.bool_)):
+        raise InvalidTypeError(f"`{name}` must be 'blur', 'black', 'zero', a number, an array or a callable; received a bool.")
     try:
-        value = tf.cast(tf.convert_to_tensor(np.asarray(baseline) if not tf.is_tensor(baseline) else baseline), images.dtype)
+        value = tf.cast(tf.convert_to_tensor(np.asarray(substrate) if not tf.is_tensor(substrate) else substrate), images.dtype)
         value = tf.broadcast_to(value, tf.shape(images))
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
         raise InvalidInputError(
             f"`{name}` must broadcast to the images' shape {tuple(images.shape)}; "
-            f"received shape {tuple(np.shape(baseline))} ({exc.__class__.__name__})."
+            f"received shape {tuple(np.shape(substrate))} ({exc.__class__.__name__})."
         ) from None
     if not bool(tf.reduce_all(tf.math.is_finite(value))):
         raise InvalidInputError(f"`{name}` contains NaN or infinite values.")
     return value
-
-
-def resolve_targets(
-    scores: Callable[[tf.Tensor], tf.Tensor], images: tf.Tensor, targets: Any, num_classes: int, batch_size: int
-) -> tf.Tensor:
-    """Parse `targets`; None means each image's predicted class (argmax on the unperturbed image)."""
-    parsed = _targets.parse_targets(targets, int(images.shape[0]), num_classes)
-    if parsed is not None:
-        return tf.constant(parsed, tf.int32)
-    return predicted(scores, images, batch_size)
-
-
-def predicted(scores: Callable[[tf.Tensor], tf.Tensor], images: tf.Tensor, batch_size: int) -> tf.Tensor:
-    """Argmax class of each image, chunked by `batch_size`."""
-
-    def build():
-        def run(images):
-            return _batching.map_images(
-                lambda index: tf.argmax(scores(tf.gather(images, index)), axis=-1, output_type=tf.int32),
-                tf.shape(images)[0],
-                batch_size,
-                tf.TensorSpec([], tf.int32),
-            )
-
-        return run
-
-    return compiled(scores, ("predicted", batch_size), build, images)(images)
-
-
-_SCORE_FNS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
-
-
-def cached_score_model(model: keras.Model, output: str) -> "_ScoreFn":
-    """:func:`score_model`, one per (model, output), so compiled metric functions are reused.
-
-    The cache dies with the model: the score function only holds a weak
-    reference to it, and its compiled functions live on the score function.
-    """
-    table = _SCORE_FNS.setdefault(model, {})
-    if output not in table:
-        table[output] = _ScoreFn(model, output)
-    return table[output]
-
-
-class _ScoreFn:
-    """:func:`score_model` of a weakly held model, with its table of compiled metric functions."""
-
-    def __init__(self, model: keras.Model, output: str):
-        surgery.logits_model(model)  # build (eagerly) the cached copy without softmax, if any
-        self._model = weakref.ref(model)
-        self.output = output
-        self.functions: dict = {}
-
-    def __call__(self, images: tf.Tensor) -> tf.Tensor:
-        model = self._model()
-        if model is None:
-            raise ReferenceError("the model of this score function no longer exists")
-        return score_model(model, self.output)(images)
-
-
-def compiled(owner: "_ScoreFn", key: Any, build: Callable[[], Callable], *examples: tf.Tensor) -> Callable:
-    """A `tf.function` of ``build()`` cached on `owner`, per `key` and input shapes.
-
-    The batch axis is left unknown, so every batch size shares one trace.
-    """
-    full_key = (key, tuple((tuple(e.shape[1:]), e.dtype.name) for e in examples))
-    if full_key not in owner.functions:
-        signature = [tf.TensorSpec((None, *e.shape[1:]), e.dtype) for e in examples]
-        owner.functions[full_key] = tf.function(build(), input_signature=signature)
-    return owner.functions[full_key]
-
-
-def check_common(model: Any, images: Any, output: str, batch_size: Any) -> tuple[keras.Model, tf.Tensor]:
-    model = _validation.check_model(model)
-    images = _validation.as_images(images, model)
-    _validation.check_choice(output, "output", _targets.OUTPUTS)
-    _validation.check_positive_int(batch_size, "batch_size")
-    return model, images

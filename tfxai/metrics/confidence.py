@@ -1,19 +1,19 @@
 """Average Drop % and % Increase in Confidence (Chattopadhay et al., Grad-CAM++).
 
 With ``Y`` the softmax probability of the target on the image and ``O`` the
-probability on the *explanation map* ``E = baseline + L * (image - baseline)``,
-where ``L`` is the saliency map upsampled to the image size and min-max
+probability on the *explanation map* ``E = substrate + L * (image - substrate)``,
+where ``L`` is the map upsampled to the image size and min-max
 normalised to [0, 1] per image:
 
 * Average Drop % = ``100 / N * sum_i max(0, Y_i - O_i) / Y_i`` (lower is better);
 * % Increase in Confidence = ``100 / N * sum_i [O_i > Y_i]`` (higher is better).
 
-With the default ``baseline=0`` this is Grad-CAM++'s ``E = L * image``. That
+With the default ``substrate="black"`` (0 for images in [0, 1] or [0, 255]) this is Grad-CAM++'s ``E = L * image``. That
 product only means "keep the salient pixels, remove the rest" if 0 means
 *removed* in the model's input space, as for raw [0, 255] pixels with the
 preprocessing inside the model (the EfficientNet-Lite0 asset). For models fed
 normalised inputs pass the normalised value of black (or another substrate) as
-`baseline`.
+`substrate`.
 
 Reference:
     Chattopadhay, Sarkar, Howlader, Balasubramanian (2018), "Grad-CAM++:
@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, image_ops, surgery
+from tfxai import _batching, image_ops
 from tfxai.metrics import _common
 
 
@@ -64,41 +64,44 @@ class Score(NamedTuple):
 def confidence_change(
     model: Any,
     images: Any,
-    saliency: Any,
+    maps: Any,
     targets: Any = None,
     *,
-    baseline: Any = 0.0,
+    substrate: Any = "black",
     batch_size: int = 64,
 ) -> ConfidenceChange:
     """Y and O for every image, with Average Drop % and % Increase in Confidence.
 
     Args:
-        model: the classifier (never modified; probabilities = softmax of its logits).
+        model: the classifier or its adapter (never modified; probabilities =
+            softmax of its logits, or sigmoid for a one-unit binary model).
         images: ``(N, H, W, C)`` in the model's input space.
-        saliency: ``(N, H, W)`` or smaller ``(N, h, w)`` maps (bilinearly upsampled).
-        targets: None (predicted class on the image), an int or N ints.
-        baseline: what a zero map value turns a pixel into (default 0, Grad-CAM++'s
-            ``L * image``); ``"blur"``, ``"zero"``, a number, an array or a callable.
+        maps: ``(N, H, W)`` or smaller ``(N, h, w)`` maps (bilinearly upsampled).
+        targets: None (predicted class on the image), an int, a class name or N of them.
+        substrate: what a zero map value turns a pixel into (default ``"black"``,
+            the low end of the model's input range: Grad-CAM++'s ``L * image``
+            for images in ``[0, 1]`` or ``[0, 255]``); ``"blur"``, ``"zero"``, a
+            number, an array or a callable.
         batch_size: images per model call.
+
+    Example::
+
+        change = tfxai.metrics.confidence_change(model, images, tfxai.GradCAM(model)(images))
+        change.average_drop, change.increase_in_confidence
     """
-    model, images = _common.check_common(model, images, "probability", batch_size)
-    maps = image_ops.minmax_normalize(_common.check_maps(saliency, images))
-    substrate = _common.make_baseline(baseline, images)
-    scores_fn = _common.cached_score_model(model, "probability")
-    targets = _common.resolve_targets(scores_fn, images, targets, surgery.num_classes(model), batch_size)
+    runtime, scores_fn, images, targets = _common.prepare(model, images, targets, "probability", batch_size)
+    maps = image_ops.minmax_normalize(_common.check_maps(maps, images))
+    substrate = _common.make_substrate(substrate, images, runtime.adapter.input_range)
     explained_images = substrate + maps[..., None] * (images - substrate)
 
-    def build():
-        def run(images, targets):
-            def chunk(index):
-                probs = scores_fn(tf.gather(images, index))
-                return tf.gather(probs, tf.gather(targets, index), axis=1, batch_dims=1)
+    def run(images, targets):
+        def chunk(index):
+            probs = scores_fn(tf.gather(images, index))
+            return tf.gather(probs, tf.gather(targets, index), axis=1, batch_dims=1)
 
-            return _batching.map_images(chunk, tf.shape(images)[0], batch_size, tf.TensorSpec([], images.dtype))
+        return _batching.map_images(chunk, tf.shape(images)[0], runtime.batch_size, tf.TensorSpec([], images.dtype))
 
-        return run
-
-    function = _common.compiled(scores_fn, ("target_probability", batch_size), build, images, targets)
+    function = runtime.compiled("target_probability", run, images, targets)
     y = function(images, targets).numpy().astype(np.float64)
     o = function(tf.cast(explained_images, images.dtype), targets).numpy().astype(np.float64)
     drop = np.maximum(0.0, y - o) / np.maximum(y, np.finfo(np.float64).tiny)
@@ -106,13 +109,13 @@ def confidence_change(
     return ConfidenceChange(y, o, drop, increase, float(100 * drop.mean()), float(100 * increase.mean()), targets.numpy())
 
 
-def average_drop(model: Any, images: Any, saliency: Any, targets: Any = None, **kwargs: Any) -> Score:
+def average_drop(model: Any, images: Any, maps: Any, targets: Any = None, **kwargs: Any) -> Score:
     """Average Drop % = ``100 / N * sum max(0, Y - O) / Y`` (lower is better); see :func:`confidence_change`."""
-    change = confidence_change(model, images, saliency, targets, **kwargs)
+    change = confidence_change(model, images, maps, targets, **kwargs)
     return Score(change.average_drop, 100 * change.drop)
 
 
-def increase_in_confidence(model: Any, images: Any, saliency: Any, targets: Any = None, **kwargs: Any) -> Score:
+def increase_in_confidence(model: Any, images: Any, maps: Any, targets: Any = None, **kwargs: Any) -> Score:
     """% Increase in Confidence = ``100 / N * sum [O > Y]`` (higher is better); see :func:`confidence_change`."""
-    change = confidence_change(model, images, saliency, targets, **kwargs)
+    change = confidence_change(model, images, maps, targets, **kwargs)
     return Score(change.increase_in_confidence, 100 * change.increase.astype(np.float64))

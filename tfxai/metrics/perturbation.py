@@ -1,13 +1,13 @@
 """Insertion and deletion curves (Petsiuk et al., RISE; the T-Grad / Poly-CAM protocol).
 
-Pixels are ranked by saliency (most salient first). *Deletion* replaces the
-top-ranked pixels of the image with a baseline substrate, *insertion* starts
+Pixels are ranked by their map value (most salient first). *Deletion* replaces the
+top-ranked pixels of the image with a substrate, *insertion* starts
 from the substrate and reveals the top-ranked pixels of the image;
 ``pixels_per_step`` pixels (all channels) change per step. After each step the
 softmax probability of the target class is recorded. A good map makes the
 deletion curve fall fast (low AUC) and the insertion curve rise fast (high AUC).
 
-Ranking: the saliency map is upsampled bilinearly to the image size if it is
+Ranking: the map is upsampled bilinearly to the image size if it is
 smaller, flattened row-major, and sorted by decreasing value with a *stable*
 sort, so tied pixels keep row-major order (top-left first). A constant map
 therefore deletes pixels in reading order.
@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, _validation, surgery
+from tfxai import _batching, _validation
 from tfxai.metrics import _common
 
 AUC_RULES = ("trapezoid", "mean_of_steps")
@@ -85,31 +85,31 @@ def step_schedule(height: int, width: int, num_steps: int | None, pixels_per_ste
     return math.ceil(total / pixels_per_step), pixels_per_step
 
 
-def pixel_ranks(saliency: tf.Tensor) -> tf.Tensor:
+def pixel_ranks(maps: tf.Tensor) -> tf.Tensor:
     """Rank ``(N, H*W)`` of every pixel, 0 = most salient; ties in row-major order (stable sort)."""
-    flat = tf.reshape(saliency, [tf.shape(saliency)[0], -1])
+    flat = tf.reshape(maps, [tf.shape(maps)[0], -1])
     order = tf.argsort(-flat, axis=-1, stable=True)
     return tf.argsort(order, axis=-1, stable=True)
 
 
-def _curves(model, images, saliency, targets, baseline, mode, num_steps, pixels_per_step, auc, output, batch_size):
-    model, images = _common.check_common(model, images, output, batch_size)
+def _curves(model, images, maps, targets, substrate, mode, num_steps, pixels_per_step, auc, output, batch_size):
     _validation.check_choice(auc, "auc", AUC_RULES)
-    saliency = _common.check_maps(saliency, images)
+    runtime, scores_fn, images, targets = _common.prepare(model, images, targets, output, batch_size)
+    maps = _common.check_maps(maps, images)
     height, width = int(images.shape[1]), int(images.shape[2])
     steps, per_step = step_schedule(height, width, num_steps, pixels_per_step)
-    substrate = _common.make_baseline(baseline, images)
-    scores_fn = _common.cached_score_model(model, output)
-    targets = _common.resolve_targets(scores_fn, images, targets, surgery.num_classes(model), batch_size)
-    ranks = pixel_ranks(saliency)
-    scores = _run_curves(scores_fn, images, substrate, ranks, targets, steps, per_step, mode == "deletion", batch_size)
-    scores = scores.numpy().astype(np.float64)
+    substrate = _common.make_substrate(substrate, images, runtime.adapter.input_range)
+    ranks = pixel_ranks(maps)
+    run = curves_fn(scores_fn, tuple(images.shape[1:]), steps, per_step, mode == "deletion", runtime.batch_size)
+    function = runtime.compiled(("curves", steps, per_step, mode), run, images, substrate, ranks, targets)
+    scores = function(images, substrate, ranks, targets).numpy().astype(np.float64)
     fractions = np.minimum(np.arange(steps + 1) * per_step, height * width) / (height * width)
     return CurveResult(fractions, scores, curve_auc(scores, fractions, auc), targets.numpy(), auc)
 
 
-def _run_curves(scores_fn, images, substrate, ranks, targets, steps, per_step, delete, batch_size):
-    height, width, channels = images.shape[1:]
+def curves_fn(scores_fn, image_shape, steps, per_step, delete, batch_size):
+    """The in-graph curves ``(images, substrate, ranks, targets) -> (N, S + 1)`` scores."""
+    height, width, _ = image_shape
 
     def run(images, substrate, ranks, targets):
         def row(image_index, k):
@@ -130,64 +130,65 @@ def _run_curves(scores_fn, images, substrate, ranks, targets, steps, per_step, d
             row, tf.shape(images)[0], steps + 1, batch_size, tf.TensorSpec([steps + 1], images.dtype)
         )
 
-    key = ("curves", steps, per_step, delete, batch_size)
-    function = _common.compiled(scores_fn, key, lambda: run, images, substrate, ranks, targets)
-    return function(images, substrate, ranks, targets)
+    return run
 
 
 def deletion(
     model: Any,
     images: Any,
-    saliency: Any,
+    maps: Any,
     targets: Any = None,
     *,
-    baseline: Any = "blur",
+    substrate: Any = "blur",
     num_steps: int | None = 224,
     pixels_per_step: int | None = None,
     auc: str = "trapezoid",
     output: str = "probability",
     batch_size: int = 64,
 ) -> CurveResult:
-    """Deletion curves: replace the most salient pixels by `baseline`, step by step.
+    """Deletion curves: replace the most salient pixels by `substrate`, step by step.
 
     Args:
-        model: the classifier (never modified; a final softmax is applied once).
+        model: the classifier or its adapter (never modified; a final softmax is applied once).
         images: ``(N, H, W, C)`` in the model's input space.
-        saliency: ``(N, H, W)`` maps, or smaller ``(N, h, w)`` maps (bilinearly upsampled).
-        targets: None (predicted class on the unperturbed image), an int or N ints.
-        baseline: ``"blur"`` (default: Gaussian kernel 11, sigma 5, as the T-Grad
-            protocol), ``"zero"``, a number, an array broadcastable to the images,
-            or a callable ``f(images)``. It is in the model's input space.
+        maps: ``(N, H, W)`` maps, or smaller ``(N, h, w)`` maps (bilinearly upsampled).
+        targets: None (predicted class on the unperturbed image), an int, a class name or N of them.
+        substrate: what removed pixels become: ``"blur"`` (default: Gaussian
+            kernel 11, sigma 5, as the T-Grad protocol), ``"black"`` (the low end
+            of the model's input range), ``"zero"``, a number, an array
+            broadcastable to the images, or a callable ``f(images)``, in the
+            model's input space. (An IG *baseline* is a different thing.)
         num_steps: number of steps S (``pixels_per_step = ceil(H W / S)``).
         pixels_per_step: pixels changed per step (overrides `num_steps`).
         auc: ``"trapezoid"`` (RISE, default) or ``"mean_of_steps"`` (the paper's).
-        output: ``"probability"`` (default, softmax) or ``"logit"``.
+        output: ``"probability"`` (default) or ``"logit"``.
         batch_size: perturbed images per model call.
 
     Returns:
         :class:`CurveResult` with ``scores`` of shape ``(N, S + 1)``. Lower AUC is better.
+
+    Example::
+
+        maps = tfxai.GradCAM(model)(images)
+        result = tfxai.metrics.deletion(model, images, maps, num_steps=16)
+        result.auc                                     # (N,)
     """
-    return _curves(model, images, saliency, targets, baseline, "deletion", num_steps, pixels_per_step, auc, output, batch_size)
+    return _curves(model, images, maps, targets, substrate, "deletion", num_steps, pixels_per_step, auc, output, batch_size)
 
 
-def insertion(
-    model: Any,
-    images: Any,
-    saliency: Any,
-    targets: Any = None,
-    *,
-    baseline: Any = "blur",
-    num_steps: int | None = 224,
-    pixels_per_step: int | None = None,
-    auc: str = "trapezoid",
-    output: str = "probability",
-    batch_size: int = 64,
-) -> CurveResult:
-    """Insertion curves: start from `baseline` and reveal the most salient pixels step by step.
+def insertion(model: Any, images: Any, maps: Any, targets: Any = None, **kwargs: Any) -> CurveResult:
+    """Insertion curves: start from the substrate and reveal the most salient pixels step by step.
 
-    Same arguments as :func:`deletion`. Higher AUC is better.
+    Same keyword-only arguments as :func:`deletion` (`substrate`, `num_steps`,
+    `pixels_per_step`, `auc`, `output`, `batch_size`). Higher AUC is better.
     """
-    return _curves(model, images, saliency, targets, baseline, "insertion", num_steps, pixels_per_step, auc, output, batch_size)
+    options = {"substrate": "blur", "num_steps": 224, "pixels_per_step": None, "auc": "trapezoid",
+               "output": "probability", "batch_size": 64}
+    unknown = set(kwargs) - set(options)
+    if unknown:
+        raise TypeError(f"insertion() got unexpected keyword arguments {sorted(unknown)}; see tfxai.metrics.deletion.")
+    options.update(kwargs)
+    return _curves(model, images, maps, targets, options.pop("substrate"), "insertion", **options)
 
 
 class InsertionDeletion(NamedTuple):
@@ -198,8 +199,8 @@ class InsertionDeletion(NamedTuple):
     difference: np.ndarray
 
 
-def insertion_minus_deletion(model: Any, images: Any, saliency: Any, targets: Any = None, **kwargs: Any) -> InsertionDeletion:
+def insertion_minus_deletion(model: Any, images: Any, maps: Any, targets: Any = None, **kwargs: Any) -> InsertionDeletion:
     """Insertion AUC minus deletion AUC per image (higher is better; the T-Grad paper's summary)."""
-    ins = insertion(model, images, saliency, targets, **kwargs)
-    dele = deletion(model, images, saliency, ins.targets, **kwargs)
+    ins = insertion(model, images, maps, targets, **kwargs)
+    dele = deletion(model, images, maps, ins.targets, **kwargs)
     return InsertionDeletion(ins, dele, ins.auc - dele.auc)

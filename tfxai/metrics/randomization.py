@@ -192,6 +192,8 @@ def cascading_randomization(
         targets = explainer.predict(images) if hasattr(explainer, "predict") else None
     original = np.asarray(explainer(images, targets))
     working = _copy(model)
+    # Explainers read the live variables of the model, so one explainer of the working copy follows every step.
+    working_explainer = explainer_factory(working)
     by_name = {layer.name: layer for layer in randomizable_layers(working)}
     rng = np.random.default_rng(seed)
     rho, structural, kept, reported = [], [], [], []
@@ -200,13 +202,11 @@ def cascading_randomization(
         if step % every and step != len(chosen):
             continue
         reported.append(name)
-        snapshot = _copy(working)  # a fresh model: no explainer cache sees stale weights
-        maps = np.asarray(explainer_factory(snapshot)(images, targets))
+        maps = np.asarray(working_explainer(images, targets))
         rho.append(spearman(original, maps).numpy())
         structural.append(ssim(original, maps).numpy())
         if keep_maps:
             kept.append(maps)
-        del snapshot
     count = len(reported)
     n = images.shape[0]
     return RandomizationResult(

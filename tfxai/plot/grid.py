@@ -21,6 +21,7 @@ def method_grid(
     signed: Sequence[str] | bool = (),
     clip_percentile: float | None = 99.0,
     cell: float = 2.4,
+    colorbar: bool = True,
 ) -> Figure:
     """One row per image: the image, then its map for every method as an overlay.
 
@@ -30,8 +31,10 @@ def method_grid(
         labels: one title per image for the image column (e.g. the predicted
             class name and probability); default ``"image i"``.
         alpha, cmap, clip_percentile: as in :func:`tfxai.plot.overlay`.
-        signed: names of the methods whose maps are signed (or True for all).
+        signed: names of the methods whose maps are signed (or True for all);
+            they are drawn with a diverging colour map symmetric around 0.
         cell: size of one panel in inches.
+        colorbar: a colour bar beside every map (the map's own values).
 
     Returns:
         A figure with ``N x (1 + len(maps))`` axes; column titles are the
@@ -66,9 +69,11 @@ def method_grid(
         axes[i, 0].set_title(labels[i] if labels is not None else f"image {i}", fontsize=9)
         for j, (name, array) in enumerate(arrays.items(), start=1):
             is_signed = signed if isinstance(signed, bool) else name in signed
-            blended, _, _ = _core.blend(rgb, _core.to_map(array[i]), alpha=alpha, cmap=cmap,
-                                        signed=is_signed, clip_percentile=clip_percentile)
+            blended, norm, used = _core.blend(rgb, _core.to_map(array[i]), alpha=alpha, cmap=cmap,
+                                              signed=is_signed, clip_percentile=clip_percentile)
             axes[i, j].imshow(blended)
+            if colorbar:
+                _core.add_colorbar(figure, axes[i, j], norm, used)
             if i == 0:
                 axes[i, j].set_title(name, fontsize=10)
     return figure

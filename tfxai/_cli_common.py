@@ -1,0 +1,132 @@
+"""Helpers shared by the sub-commands of the command line (models, preprocessing, argument types)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tfxai.errors import InvalidInputError
+
+PREPROCESS_MODES = ("none", "unit", "symmetric", "caffe", "torch", "tf")
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's start-up logs and retracing warnings out of the user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # pragma: no cover - absl ships with TensorFlow
+        pass
+
+
+# --------------------------------------------------------------------------- models
+def load_model(spec: str, weights: str = "imagenet"):
+    """Load `spec` (a ``.keras``/``.h5`` path or a ``keras.applications`` name).
+
+    Returns ``(model, preprocess or None)`` where ``preprocess`` is the
+    application's ``preprocess_input`` for application names.
+    """
+    import keras
+
+    path = Path(spec)
+    if path.suffix in (".keras", ".h5") or path.exists():
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {spec!r}")
+        try:
+            return keras.saving.load_model(str(path)), None
+        except Exception as error:  # noqa: BLE001 - corrupt zips, unknown layers, wrong formats
+            reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise InvalidInputError(
+                f"cannot load the model file {spec!r}: it is not a readable Keras model ({type(error).__name__}: "
+                f"{reason}). Save it with `model.save('model.keras')`."
+            ) from None
+    factory = getattr(keras.applications, spec, None)
+    if factory is None or not callable(factory):
+        names = sorted(n for n in dir(keras.applications) if n[:1].isupper())
+        raise InvalidInputError(
+            f"--model {spec!r} is neither a model file nor a keras.applications name "
+            f"(e.g. {', '.join(names[:6])}...)."
+        )
+    module = importlib.import_module(factory.__module__)
+    preprocess = getattr(module, "preprocess_input", None)
+    weights_arg = None if weights == "none" else weights
+    try:
+        model = factory(weights=weights_arg)
+    except Exception as error:  # noqa: BLE001 - download failures come in many types
+        raise OSError(
+            f"could not build {spec} with weights={weights!r} ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+            "offline, pass --weights none (random weights) or --weights PATH, or a saved .keras model"
+        ) from None
+    return model, preprocess
+
+
+def preprocess_function(mode: str) -> Callable | None:
+    """The pixel transform of ``--preprocess`` (None for ``none``)."""
+    if mode == "none":
+        return None
+    if mode == "unit":
+        return lambda x: x / 255.0
+    if mode == "symmetric":
+        return lambda x: x / 127.5 - 1.0
+    from keras.applications import imagenet_utils
+
+    return lambda x: imagenet_utils.preprocess_input(np.array(x, copy=True), mode=mode)
+
+
+def input_range_of(preprocess: Callable | None) -> tuple[float, float]:
+    """The valid input range after `preprocess`: the images of all-0 and all-255 pixels."""
+    if preprocess is None:
+        return 0.0, 255.0
+    low = np.asarray(preprocess(np.zeros((1, 2, 2, 3), np.float32)), np.float64)
+    high = np.asarray(preprocess(np.full((1, 2, 2, 3), 255.0, np.float32)), np.float64)
+    values = np.concatenate([low.ravel(), high.ravel()])
+    return float(values.min()), float(values.max())
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """argparse type ``LOW,HIGH`` with LOW < HIGH, both finite."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (e.g. 0,255); received {text!r}") from None
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise argparse.ArgumentTypeError(f"LOW must be smaller than HIGH, both finite; received {text!r}")
+    return low, high
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; received {text!r}")
+    return value
+
+
+def writable_folder(path: str | os.PathLike) -> Path:
+    """Check, before any work, that folder `path` can be created and written; leaves nothing behind.
+
+    Raises:
+        OSError: with the folder named, when it cannot be written.
+    """
+    folder = Path(path)
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NotADirectoryError(f"--out {str(folder)!r}: {str(existing)!r} exists and is not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out {str(folder)!r}: the folder {str(existing)!r} is not writable; choose another --out")
+    return folder
+
+
