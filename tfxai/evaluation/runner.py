@@ -244,7 +244,9 @@ class _Engine:
                 replica = self._compile(
                     lambda images, labels: S.predicted_classes(self.probabilities, tf.cast(images, dtype), self.metric_batch_size)
                 )
-            self.functions["targets"] = tf.function(lambda images, labels: self.strategy.run(replica, args=(images, labels)))
+            self.functions["targets"] = tf.function(
+                lambda images, labels: self.strategy.run(replica, args=(images, labels)), reduce_retracing=True
+            )
         return self.functions["targets"](images, labels)
 
     def explain_function(self, name: str):
@@ -255,7 +257,13 @@ class _Engine:
             dtype = explainer.adapter.dtype
 
             def replica(images, targets, seed):
-                maps = explainer.explain_batch(tf.cast(images, dtype), tf.cast(targets, tf.int32), seed)
+                images = tf.cast(images, dtype)
+                # a replica may get an empty batch at the end of the data: skip the body (some ops reject 0 rows)
+                maps = tf.cond(
+                    tf.shape(images)[0] > 0,
+                    lambda: tf.cast(explainer.explain_batch(images, tf.cast(targets, tf.int32), seed), dtype),
+                    lambda: tf.zeros(tf.shape(images)[:3], dtype),
+                )
                 return maps, S.count_non_finite(maps)
 
             replica = self._compile(replica)
@@ -264,7 +272,7 @@ class _Engine:
                 maps, bad = self.strategy.run(replica, args=(images, targets, seed))
                 return maps, self.strategy.reduce(SUM, bad, axis=None)
 
-            self.functions[key] = tf.function(step)
+            self.functions[key] = tf.function(step, reduce_retracing=True)
         return self.functions[key]
 
     def explain(self, name: str, images: Any, targets: Any) -> Any:
@@ -288,7 +296,7 @@ class _Engine:
                 maps = tf.cast(maps, dtype)
                 values, curves = {}, {}
                 if "insertion" in metrics or "deletion" in metrics:
-                    substrate = self.substrate(images)
+                    substrate = S.non_empty(self.substrate, images)
                     ranks = perturbation.pixel_ranks(maps)
                     for mode in ("insertion", "deletion"):
                         if mode in metrics:
@@ -302,7 +310,7 @@ class _Engine:
                     values["ins_del"] = values["insertion"] - values["deletion"]
                 if "average_drop" in metrics or "increase_in_confidence" in metrics:
                     drop, increase = S.confidence_terms(
-                        self.probabilities, images, maps, targets, self.confidence_substrate(images), self.metric_batch_size
+                        self.probabilities, images, maps, targets, S.non_empty(self.confidence_substrate, images), self.metric_batch_size
                     )
                     if "average_drop" in metrics:
                         values["average_drop"] = 100.0 * drop
@@ -326,7 +334,7 @@ class _Engine:
                     per_image = tf.nest.map_structure(lambda v: self.strategy.gather(v, axis=0), per_image)
                 return reduced, per_image
 
-            self.functions[key] = tf.function(step)
+            self.functions[key] = tf.function(step, reduce_retracing=True)
         return self.functions[key]
 
     def score(self, name: str, indices: Any, images: Any, maps: Any, targets: Any) -> dict:

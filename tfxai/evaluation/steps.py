@@ -72,6 +72,11 @@ def substrate_fn(model_or_adapter: Any, substrate: Any, example: tf.Tensor | Non
     return lambda images: tf.broadcast_to(tf.cast(value, images.dtype), tf.shape(images))
 
 
+def non_empty(fn: Callable[[tf.Tensor], tf.Tensor], images: tf.Tensor) -> tf.Tensor:
+    """``fn(images)``, skipped for an empty batch (returns `images`): reflect padding rejects 0 rows."""
+    return tf.cond(tf.shape(images)[0] > 0, lambda: tf.cast(fn(images), images.dtype), lambda: images)
+
+
 def chunked_rows(
     row_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
     num_images: tf.Tensor,
@@ -98,7 +103,10 @@ def chunked_rows(
         return start + batch_size, tf.tensor_scatter_nd_add(acc, image_index[:, None], out)
 
     _, acc = tf.while_loop(
-        lambda start, _: start < total, body, (tf.constant(0, tf.int32), tf.zeros(tf.stack([num_images, width]), dtype))
+        lambda start, _: start < total,
+        body,
+        (tf.constant(0, tf.int32), tf.zeros(tf.stack([num_images, width]), dtype)),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, width])),
     )
     return acc
 
