@@ -105,6 +105,17 @@ def resolve(strategy: tf.distribute.Strategy | None) -> tf.distribute.Strategy:
     return strategy
 
 
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """``"none"``, ``"mirrored"``, ``"multi-worker"`` or the class name of another strategy."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "multi-worker"
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return "mirrored"
+    if not tf.distribute.has_strategy() and strategy is tf.distribute.get_strategy():
+        return "none"
+    return type(strategy).__name__
+
+
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return num_workers(strategy) > 1
 

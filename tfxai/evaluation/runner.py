@@ -147,7 +147,7 @@ def evaluate(
     engine = _Engine(
         model, explainers, strategy, metrics=metrics, steps=steps, per_step=per_step, fractions=fractions, auc=auc,
         substrate=substrate, confidence_substrate=confidence_substrate, targets=targets, metric_batch_size=metric_batch_size,
-        keep_per_image=keep_per_image, jit_compile=jit_compile,
+        keep_per_image=keep_per_image, jit_compile=jit_compile, spec=distributed.element_spec,
     )
     accumulators = {name: MethodAccumulator(steps + 1, keep_per_image) for name in explainers}
     bar = _progress(num_images if workers == 1 else None, progress)
@@ -178,7 +178,7 @@ def evaluate(
         metrics=list(metrics), num_steps=steps, pixels_per_step=per_step,
         substrate=str(substrate) if isinstance(substrate, str) else "custom",
         auc=auc, targets=targets, confidence_substrate=str(confidence_substrate), batch_size=batch_size,
-        strategy=type(strategy).__name__, replicas=int(strategy.num_replicas_in_sync), workers=workers,
+        strategy=distribute.strategy_name(strategy), replicas=int(strategy.num_replicas_in_sync), workers=workers,
         worker=worker, worker_images=local_count, jit_compile=bool(jit_compile),
     )
     return EvaluationResults({name: acc.result(name) for name, acc in accumulators.items()}, fractions, settings)
@@ -187,11 +187,11 @@ def evaluate(
 def _indexed(dataset: tf.data.Dataset, num_images: int | None, workers: int, worker: int, presharded: bool) -> tf.data.Dataset:
     """``(global index, image, label)`` elements (this worker's share when `presharded`)."""
     if presharded and workers > 1:
-        data = dataset.enumerate().map(lambda i, item: (i * workers + worker, *item))
+        data = dataset.enumerate().map(lambda i, item: (i * workers + worker, item[0], tf.cast(item[1], tf.int32)))
         if num_images is not None:
             data = data.take_while(lambda i, image, label: i < num_images)
         return data
-    data = dataset.enumerate().map(lambda i, item: (i, *item))
+    data = dataset.enumerate().map(lambda i, item: (i, item[0], tf.cast(item[1], tf.int32)))
     return data.take(num_images) if num_images is not None else data
 
 
@@ -199,7 +199,7 @@ class _Engine:
     """The compiled, distributed steps of one evaluation."""
 
     def __init__(self, model, explainers, strategy, *, metrics, steps, per_step, fractions, auc, substrate,
-                 confidence_substrate, targets, metric_batch_size, keep_per_image, jit_compile):
+                 confidence_substrate, targets, metric_batch_size, keep_per_image, jit_compile, spec):
         self.model = model
         self.explainers = explainers
         self.strategy = strategy
@@ -212,6 +212,9 @@ class _Engine:
         self.jit_compile = bool(jit_compile)
         self.probabilities = S.probability_fn(model)
         self.functions: dict = {}
+        # one trace per function: the distributed dataset's specs (batch axis unknown) as input signatures
+        self.index_spec, self.image_spec, self.label_spec = spec
+        self.target_spec = _like(self.label_spec, lambda c: c)  # the targets step's output
         self.seeds = {name: _seed(explainer) for name, explainer in explainers.items()}
         self.substrate = S.substrate_fn(model, substrate)
         self.confidence_substrate = S.substrate_fn(model, confidence_substrate)
@@ -245,7 +248,8 @@ class _Engine:
                     lambda images, labels: S.predicted_classes(self.probabilities, tf.cast(images, dtype), self.metric_batch_size)
                 )
             self.functions["targets"] = tf.function(
-                lambda images, labels: self.strategy.run(replica, args=(images, labels)), reduce_retracing=True
+                lambda images, labels: self.strategy.run(replica, args=(images, labels)),
+                input_signature=[self.image_spec, self.label_spec],
             )
         return self.functions["targets"](images, labels)
 
@@ -272,7 +276,9 @@ class _Engine:
                 maps, bad = self.strategy.run(replica, args=(images, targets, seed))
                 return maps, self.strategy.reduce(SUM, bad, axis=None)
 
-            self.functions[key] = tf.function(step, reduce_retracing=True)
+            self.functions[key] = tf.function(
+                step, input_signature=[self.image_spec, self.target_spec, tf.TensorSpec([2], tf.int32)]
+            )
         return self.functions[key]
 
     def explain(self, name: str, images: Any, targets: Any) -> Any:
@@ -334,7 +340,10 @@ class _Engine:
                     per_image = tf.nest.map_structure(lambda v: self.strategy.gather(v, axis=0), per_image)
                 return reduced, per_image
 
-            self.functions[key] = tf.function(step, reduce_retracing=True)
+            maps_spec = _like(self.image_spec, lambda spec: tf.TensorSpec(spec.shape[:3], self.explainers[name].adapter.dtype))
+            self.functions[key] = tf.function(
+                step, input_signature=[self.index_spec, self.image_spec, maps_spec, self.target_spec]
+            )
         return self.functions[key]
 
     def score(self, name: str, indices: Any, images: Any, maps: Any, targets: Any) -> dict:
@@ -346,6 +355,16 @@ class _Engine:
             count=int(reduced["count"]), sums=reduced["sums"], squares=reduced["squares"],
             curves=reduced["curves"], per_image=per_image,
         )
+
+
+def _like(spec: Any, fn: Any) -> Any:
+    """The spec of a step's per-replica output shaped like `spec` (each component replaced by ``fn(component)``).
+
+    ``strategy.run`` returns plain tensors when there is one local replica, so
+    a one-component per-replica spec becomes a TensorSpec.
+    """
+    components = [fn(c) for c in tf.nest.flatten(spec, expand_composites=True)]
+    return components[0] if len(components) == 1 else type(spec)(*components)
 
 
 def _seed(explainer: Any):
