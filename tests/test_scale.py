@@ -159,3 +159,74 @@ def test_multi_worker_evaluate_on_two_local_workers_equals_one_process(saved_set
             np.testing.assert_allclose(float(multi[method][key]), float(value), rtol=1e-4, atol=1e-9, err_msg=f"{method} {key}")
     settings = json.loads((tmp_path / "multi" / "results.json").read_text())["settings"]
     assert settings["workers"] == 2 and settings["strategy"] == "multi-worker"
+
+
+# ----------------------------------------------------------------------------- streaming folders
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory):
+    """500 small PNG/JPEG images plus two unreadable files."""
+    folder = tmp_path_factory.mktemp("folder")
+    write_folder(folder, 500, size=32, labels=False)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "broken.png").write_bytes(b"not an image at all")
+    good = (folder / "im00001.jpg").read_bytes()
+    (folder / "sub" / "truncated.jpg").write_bytes(good[:40])
+    return folder
+
+
+def folder_model():
+    """A small CNN for 32x32 raw [0, 255] pixels (as the folder reader gives them)."""
+    return tfxai.adapt(models.small_cnn(input_shape=(32, 32, 3), num_classes=5, softmax=True), input_range=(0, 255))
+
+
+def test_explain_folder_streams_shards_and_resumes_after_an_interruption(big_folder, tmp_path, monkeypatch):
+    from tfxai import streaming
+
+    model = folder_model()
+    explainers = {"vanilla": tfxai.VanillaGradient(model), "gradcam": tfxai.GradCAM(model)}
+    kwargs = dict(explainers=explainers, batch_size=32, shard_size=64, progress=False)
+    with pytest.warns(streaming.UnreadableImagesWarning, match="broken.png"):
+        reference = streaming.explain_folder(model, big_folder, tmp_path / "ref", **kwargs)
+    assert reference.num_files == 502 and reference.num_shards == 8 and reference.written == list(range(8))
+    assert reference.images == 500 and sorted(reference.skipped_files) == ["sub/broken.png", "sub/truncated.jpg"]
+    full = streaming.load_all(tmp_path / "ref")
+    assert full["vanilla"].shape == (500, 32, 32) and full["gradcam"].shape == (500, 32, 32)
+    assert len(set(full["files"].tolist())) == 500 and "sub/broken.png" not in full["files"]
+    manifest = json.loads((tmp_path / "ref" / "manifest.json").read_text())
+    assert manifest["complete"] and sorted(manifest["skipped"]) == ["sub/broken.png", "sub/truncated.jpg"]
+    # the maps are the explainers' own, and the targets the predicted classes
+    images = np.stack([models.center_crop(tf.io.decode_image((big_folder / n).read_bytes(), channels=3), 32, 32 / 0.875)
+                       for n in full["files"][:6]])
+    np.testing.assert_allclose(full["vanilla"][:6], explainers["vanilla"](images, full["targets"][:6]), rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(full["targets"][:6], np.argmax(model.model.predict(images, verbose=0), -1))
+
+    # an interruption after 3 shards (a stray temporary file left behind), then the same call again
+    original, calls = streaming._ShardBuffer._write, []
+
+    def interrupted(self, shard, end):
+        if len(calls) == 3:
+            (self.out / ".shard-00003.npz.999.tmp").write_bytes(b"partial")
+            raise KeyboardInterrupt
+        calls.append(shard)
+        return original(self, shard, end)
+
+    monkeypatch.setattr(streaming._ShardBuffer, "_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        streaming.explain_folder(model, big_folder, tmp_path / "resumed", **kwargs)
+    monkeypatch.setattr(streaming._ShardBuffer, "_write", original)
+    assert sorted(p.name for p in (tmp_path / "resumed").glob("shard-*.npz")) == [f"shard-0000{k}.npz" for k in range(3)]
+    with pytest.warns(streaming.UnreadableImagesWarning):
+        resumed = streaming.explain_folder(model, big_folder, tmp_path / "resumed", **kwargs)
+    assert resumed.already_done == [0, 1, 2] and resumed.written == [3, 4, 5, 6, 7]
+    assert resumed.images == 500 - 3 * 64
+    again = streaming.load_all(tmp_path / "resumed")
+    assert again["files"].tolist() == full["files"].tolist()
+    np.testing.assert_array_equal(again["targets"], full["targets"])
+    for method in explainers:
+        np.testing.assert_allclose(again[method], full[method], rtol=1e-5, atol=1e-7)
+    # nothing left to do; other settings in the same folder are refused; unreadable files can stop the run
+    assert streaming.explain_folder(model, big_folder, tmp_path / "resumed", **kwargs).written == []
+    with pytest.raises(InvalidInputError, match="shard_size"):
+        streaming.explain_folder(model, big_folder, tmp_path / "resumed", **{**kwargs, "shard_size": 100})
+    with pytest.raises(InvalidInputError, match="broken.png"):
+        streaming.explain_folder(model, big_folder, tmp_path / "strict", **kwargs, on_error="raise")

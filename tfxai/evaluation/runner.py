@@ -225,7 +225,9 @@ class _Engine:
         sample = next((x for x in distribute.local_results(self.strategy, images) if int(tf.shape(x)[0]) > 0), None)
         if sample is None:
             return
-        sample = tf.cast(sample[:1], S.probability_dtype(self.model))
+        sample = tf.cast(sample, S.probability_dtype(self.model))
+        self.model.check_range(sample)  # the range warning of the explainers' eager path
+        sample = sample[:1]
         self.substrate = S.substrate_fn(self.model, self.substrate_spec, sample)
         self.confidence_substrate = S.substrate_fn(self.model, self.confidence_substrate_spec, sample, "confidence_substrate")
         for explainer in self.explainers.values():
