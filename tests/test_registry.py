@@ -48,5 +48,6 @@ def test_every_registered_method_declares_its_entry():
     for name, cls in _registry.METHODS.items():
         assert cls.name == name and cls.title and isinstance(cls.signed, bool)
         assert isinstance(cls.quick_settings(True), dict) and isinstance(cls.quick_settings(False), dict)
-    assert [n for n, c in _registry.METHODS.items() if c.signed] == ["inputxgradient"]
-    assert _registry.slow() == ["scorecam"]
+    signed = [n for n, c in _registry.METHODS.items() if c.signed]
+    assert "inputxgradient" in signed and not {"vanilla", "gradcam", "tgrad", "fullgrad"} & set(signed)
+    assert "scorecam" in _registry.slow() and "gradcam" not in _registry.slow()
