@@ -145,7 +145,7 @@ class RISE(Explainer):
 
     @classmethod
     def quick_settings(cls, quick: bool) -> dict:
-        return {"num_masks": 256 if quick else 4000}
+        return {"num_masks": 256 if quick else 4000, "seed": 0}
 
     def __init__(self, model: Any, *, num_masks: int = 4000, grid_size: Any = 7, p: float = 0.5,
                  substrate: Any = 0.0, normalization: str = "expectation", output: str = "probability",
