@@ -69,9 +69,9 @@ def main() -> None:
         ("Occlusion", tfxai.Occlusion(model, **tfxai.Occlusion.quick_settings(True), batch_size=bs),
          "patch 32 / stride 32: 49", 169 / 49),
         ("SquareGrad", tfxai.SquareGrad(model, **tfxai.SquareGrad.quick_settings(True), batch_size=bs),
-         "8 samples", 25 / 8),
+         "10 samples", 50 / 10),
         ("VarGrad", tfxai.VarGrad(model, **tfxai.VarGrad.quick_settings(True), batch_size=bs),
-         "8 samples", 25 / 8),
+         "10 samples", 50 / 10),
     ]
     rows = []
     for name, explainer, setting, _ in fast:

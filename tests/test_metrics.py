@@ -107,11 +107,11 @@ def test_errors_name_the_argument():
         metrics.deletion(model, IMAGE, np.ones((2, 2, 2)))
     with pytest.raises(InvalidInputError, match="maps"):
         metrics.insertion(model, IMAGE, np.ones((1, 4, 4)))
-    with pytest.raises(InvalidInputError, match="baseline"):
+    with pytest.raises(InvalidInputError, match="substrate"):
         metrics.insertion(model, IMAGE, SALIENCY, substrate="grey")
     with pytest.raises(InvalidInputError, match="num_steps"):
         metrics.insertion(model, IMAGE, SALIENCY, num_steps=0)
-    with pytest.raises(InvalidInputError, match="baseline"):
+    with pytest.raises(InvalidInputError, match="substrate"):
         metrics.average_drop(model, IMAGE, SALIENCY, substrate=np.zeros((3, 3)))
 
 

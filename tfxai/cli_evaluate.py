@@ -57,6 +57,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="fewer SmoothGrad samples / IG steps")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", default="tfxai-evaluation", help="output folder (default ./tfxai-evaluation)")
+    parser.add_argument("--strategy", choices=("none", "mirrored", "multi-worker"), default="none",
+                        help="none: one device; mirrored: every local GPU (tf.distribute.MirroredStrategy); "
+                        "multi-worker: several processes or machines from TF_CONFIG (MultiWorkerMirroredStrategy; "
+                        "run the same command on every worker, worker 0 writes --out)")
+    parser.add_argument("--jit-compile", action="store_true", help="compile the replica steps with XLA")
     parser.set_defaults(func=run, command="evaluate")
     return parser
 
@@ -81,15 +86,35 @@ def build_explainers(model: Any, methods: str, layer: str | None, quick: bool) -
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the evaluation described by `args`; returns 0 on success."""
+    """Run the evaluation described by `args`; returns 0 on success.
+
+    With ``--strategy multi-worker`` every worker runs this with the same
+    arguments (and its own ``TF_CONFIG``): each reads and evaluates only its
+    share of the images, the sums are reduced across workers, worker 0 writes
+    ``--out`` and prints the table, and every worker prints
+    ``worker I of N: K images``.
+    """
+    from tfxai import distribute
+
+    # a multi-worker strategy must exist before TensorFlow runs anything else
+    strategy = distribute.strategy_from_name(getattr(args, "strategy", "none"))
     import tfxai
     from tfxai import evaluation
 
-    writable_folder(args.out)
-    model, app_preprocess = load_model(args.model)
+    workers, worker = distribute.num_workers(strategy), distribute.worker_index(strategy)
+    chief = worker == 0
+    if chief:
+        writable_folder(args.out)
+    with strategy.scope():
+        model, app_preprocess = load_model(args.model)
     size = model.inputs[0].shape[1] or 224
+    presharded = False
     if args.images:
-        dataset = evaluation.image_folder(args.images, args.labels, size=size, resize_to=max(256, size), num_images=args.num_images)
+        dataset = evaluation.image_folder(
+            args.images, args.labels, size=size, resize_to=max(256, size), num_images=args.num_images,
+            shard=(worker, workers) if workers > 1 else None,
+        )
+        presharded = workers > 1
     else:
         dataset = evaluation.tfds_dataset(
             args.tfds, split=args.split, manual_dir=args.manual_dir, data_dir=args.data_dir, size=size,
@@ -103,9 +128,12 @@ def run(args: argparse.Namespace) -> int:
     results = evaluation.evaluate(
         adapter, explainers, dataset, num_steps=args.num_steps, auc=args.auc, substrate=_substrate(args.substrate),
         targets=args.targets, batch_size=args.batch_size, metric_batch_size=args.metric_batch_size,
-        progress=not args.no_progress,
+        progress=not args.no_progress, strategy=strategy, presharded=presharded,
+        jit_compile=getattr(args, "jit_compile", False),
     )
-    out = evaluation.write_report(results, Path(args.out), title=f"Evaluation of {Path(args.model).name}")
-    print(results.to_markdown())
-    print(f"written to {out}")
+    if chief:
+        out = evaluation.write_report(results, Path(args.out), title=f"Evaluation of {Path(args.model).name}")
+        print(results.to_markdown())
+        print(f"written to {out}")
+    print(f"worker {worker} of {workers}: {results.settings['worker_images']} images", flush=True)
     return 0

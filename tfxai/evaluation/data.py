@@ -43,11 +43,14 @@ def image_folder(
     size: int = 224,
     resize_to: int = 256,
     num_images: int | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """A dataset of ``(image, label)`` from image files listed in ``directory/labels_csv``.
 
     Files are decoded with 3 channels (greyscale JPEGs become RGB). Rows keep the
-    CSV order; `num_images` keeps the first rows.
+    CSV order; `num_images` keeps the first rows. ``shard=(index, count)`` keeps
+    rows ``index, index + count, ...`` of those (one worker's share, the same
+    elements as ``dataset.shard(count, index)``) and decodes only them.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -57,6 +60,12 @@ def image_folder(
     rows = read_labels(directory / labels_csv)
     if num_images is not None:
         rows = rows[: _validation.check_positive_int(num_images, "num_images")]
+    if shard is not None:
+        index, count = shard
+        count = _validation.check_positive_int(count, "shard count")
+        if not 0 <= int(index) < count:
+            raise InvalidInputError(f"`shard` index must be in [0, {count}); received shard={shard!r}.")
+        rows = rows[int(index) :: count]
     missing = [row["filename"] for row in rows if not (directory / row["filename"]).is_file()]
     if missing:
         raise InvalidInputError(f"{len(missing)} files listed in {labels_csv} are missing in {str(directory)!r}: {missing[:5]}.")
@@ -67,7 +76,7 @@ def image_folder(
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         return center_crop(image, size, resize_to), tf.cast(label, tf.int32)
 
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    dataset = tf.data.Dataset.from_tensor_slices((tf.constant(paths, tf.string, [len(paths)]), tf.constant(labels, tf.int32, [len(labels)])))
     return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
 

@@ -51,6 +51,35 @@ class MethodAccumulator:
         for key, scores in curves.items():
             self.curves[key] = self.curves.get(key, np.zeros(self.curve_length)) + np.asarray(scores).sum(axis=0)
 
+    def add_sums(
+        self, count: int, seconds: float, sums: dict, squares: dict, curves: dict, per_image: dict | None = None
+    ) -> None:
+        """Add sums already reduced over a batch (and over replicas and workers).
+
+        `per_image` (with ``keep_per_image``): ``{"index": (B,) global image
+        indices, metric: (B,) values}``; values are put in index order by :meth:`result`.
+        """
+        self.count += int(count)
+        self.seconds += float(seconds)
+        for key, value in sums.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            self.squares[key] = self.squares.get(key, 0.0) + float(squares[key])
+        for key, value in curves.items():
+            self.curves[key] = self.curves.get(key, np.zeros(self.curve_length)) + np.asarray(value, np.float64)
+        if self.keep_per_image and per_image is not None:
+            self.per_image.setdefault("__index__", []).extend(np.asarray(per_image["index"]).reshape(-1).tolist())
+            for key, value in per_image.items():
+                if key != "index":
+                    self.per_image.setdefault(key, []).extend(np.asarray(value, np.float64).reshape(-1).tolist())
+
+    def _ordered_per_image(self) -> dict:
+        values = dict(self.per_image)
+        index = values.pop("__index__", None)
+        if index is None:
+            return {k: list(v) for k, v in values.items()}
+        order = np.argsort(np.asarray(index), kind="stable")
+        return {k: np.asarray(v)[order].tolist() for k, v in values.items()}
+
     def result(self, name: str) -> "MethodResult":
         n = max(self.count, 1)
         means = {k: v / n for k, v in self.sums.items()}
@@ -65,7 +94,7 @@ class MethodAccumulator:
             means=means,
             sems=sems,
             curves={k: (v / n).tolist() for k, v in self.curves.items()},
-            per_image={k: list(v) for k, v in self.per_image.items()},
+            per_image=self._ordered_per_image(),
         )
 
 

@@ -137,7 +137,7 @@ class _VanillaNoise(NoiseTunnel):
 
     @classmethod
     def quick_settings(cls, quick: bool) -> dict:
-        return {"num_samples": 8 if quick else 25, "seed": 0}
+        return {"num_samples": 10 if quick else 50, "seed": 0}
 
     def __init__(self, model: Any, *, num_samples: int = 50, noise_scale: float = 0.15, output: str = "probability",
                  batch_size: int = 32, seed: int | None = None):

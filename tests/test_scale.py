@@ -1,0 +1,232 @@
+"""Scale (issue 12): strategy.run steps, multi-worker evaluation, streaming folder explanation, GPU readiness.
+
+Multi-device and multi-worker runs happen in subprocesses: logical CPU devices
+must be configured before TensorFlow initialises, and each worker is its own
+process talking to the others over loopback ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfxai
+from tfxai import cli_evaluate, distribute, evaluation
+from tfxai.errors import InvalidInputError
+from tests import models
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+
+
+# ----------------------------------------------------------------------------- helpers
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def run_processes(commands: list, timeout: float, envs: list, cwd: Path = ROOT) -> list:
+    """Start every command at once; wait for all (killing every one on timeout or failure)."""
+    procs = [
+        subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        for cmd, env in zip(commands, envs)
+    ]
+    deadline = time.monotonic() + timeout
+    outputs = [None] * len(procs)
+    try:
+        while any(o is None for o in outputs):
+            for i, proc in enumerate(procs):
+                if outputs[i] is None and proc.poll() is not None:
+                    outputs[i] = (proc.returncode, *proc.communicate())
+                    if proc.returncode != 0:
+                        raise AssertionError(f"process {i} failed ({proc.returncode}):\n{outputs[i][2][-4000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"processes still running after {timeout} s")
+            time.sleep(0.2)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    return outputs
+
+
+def write_folder(folder: Path, count: int, size: int = 32, seed: int = 0, labels: bool = True) -> list[str]:
+    """`count` random PNG/JPEG images (and a labels CSV); returns the file names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = []
+    for i in range(count):
+        image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        name = f"im{i:05d}.{'png' if i % 2 == 0 else 'jpg'}"
+        data = tf.io.encode_png(image) if i % 2 == 0 else tf.io.encode_jpeg(image)
+        (folder / name).write_bytes(data.numpy())
+        names.append(name)
+    if labels:
+        rows = ["filename,class_index"] + [f"{n},{i % 5}" for i, n in enumerate(names)]
+        (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    return names
+
+
+def parse_evaluate(argv):
+    parser = argparse.ArgumentParser(prog="tfxai")
+    cli_evaluate.register(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def read_csv(path: Path) -> dict:
+    return {row["method"]: row for row in csv.DictReader(open(path))}
+
+
+# ----------------------------------------------------------------------------- TF_CONFIG and sharding
+def test_tf_config_parsing_and_errors():
+    config = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]}, "task": {"type": "worker", "index": 2}}
+    parsed = distribute.read_tf_config({"TF_CONFIG": json.dumps(config)})
+    assert distribute.tf_config_worker(parsed) == (2, 3)
+    chief = {"cluster": {"chief": ["a:1"], "worker": ["b:1"]}, "task": {"type": "worker", "index": 0}}
+    assert distribute.tf_config_worker(distribute.read_tf_config({"TF_CONFIG": json.dumps(chief)})) == (1, 2)
+    with pytest.raises(InvalidInputError, match="TF_CONFIG environment variable"):
+        distribute.read_tf_config({})
+    with pytest.raises(InvalidInputError, match="not valid JSON"):
+        distribute.read_tf_config({"TF_CONFIG": "{cluster"})
+    bad = {**config, "task": {"type": "worker", "index": 3}}
+    with pytest.raises(InvalidInputError, match="not in its cluster"):
+        distribute.read_tf_config({"TF_CONFIG": json.dumps(bad)})
+    with pytest.raises(InvalidInputError, match="Unknown strategy"):
+        distribute.strategy_from_name("tpu")
+    assert distribute.strategy_from_name("none") is tf.distribute.get_strategy()
+
+
+def test_image_folder_shards_cover_every_image_once(tmp_path):
+    write_folder(tmp_path, 7, size=8)
+    full = [int(label) for _, label in evaluation.image_folder(tmp_path, size=8, resize_to=8)]
+    shards = [[int(l) for _, l in evaluation.image_folder(tmp_path, size=8, resize_to=8, shard=(i, 3))] for i in range(3)]
+    assert [len(s) for s in shards] == [3, 2, 2]
+    assert sorted(sum(shards, [])) == sorted(full)
+    assert shards[1] == full[1::3]
+    assert len(list(evaluation.image_folder(tmp_path, size=8, resize_to=8, shard=(7, 9)))) == 0
+
+
+# ----------------------------------------------------------------------------- multi-worker evaluation
+@pytest.fixture(scope="module")
+def saved_setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scale")
+    model = models.small_cnn(softmax=True)
+    model.save(root / "model.keras")
+    write_folder(root / "images", 5, size=24)
+    return root
+
+
+def test_multi_worker_evaluate_on_two_local_workers_equals_one_process(saved_setup, tmp_path):
+    root = saved_setup
+    common = ["evaluate", "--model", str(root / "model.keras"), "--images", str(root / "images"),
+              "--methods", "vanilla,gradcam", "--num-steps", "4", "--batch-size", "2", "--no-progress"]
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    envs = [{**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})} for i in range(2)]
+    commands = [[sys.executable, "-m", "tfxai", *common, "--strategy", "multi-worker", "--out", str(tmp_path / "multi")]] * 2
+    outputs = run_processes(commands, timeout=240, envs=envs)
+    lines = [[l for l in out[1].splitlines() if l.startswith("worker ")] for out in outputs]
+    assert lines == [["worker 0 of 2: 3 images"], ["worker 1 of 2: 2 images"]]  # 5 images: 3 + 2, each once
+    assert "| Vanilla Gradient | 5 |" in outputs[0][1] and "| Vanilla Gradient" not in outputs[1][1]
+
+    assert cli_evaluate.run(parse_evaluate(common + ["--out", str(tmp_path / "single")])) == 0
+    single, multi = read_csv(tmp_path / "single" / "results.csv"), read_csv(tmp_path / "multi" / "results.csv")
+    assert list(single) == list(multi) == ["Vanilla Gradient", "Grad-CAM"]
+    for method, row in single.items():
+        for key, value in row.items():
+            if key in ("method", "ms_per_image") or value == "":
+                continue
+            np.testing.assert_allclose(float(multi[method][key]), float(value), rtol=1e-4, atol=1e-9, err_msg=f"{method} {key}")
+    settings = json.loads((tmp_path / "multi" / "results.json").read_text())["settings"]
+    assert settings["workers"] == 2 and settings["strategy"] == "multi-worker"
+
+
+# ----------------------------------------------------------------------------- streaming folders
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory):
+    """500 small PNG/JPEG images plus two unreadable files."""
+    folder = tmp_path_factory.mktemp("folder")
+    write_folder(folder, 500, size=32, labels=False)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "broken.png").write_bytes(b"not an image at all")
+    good = (folder / "im00001.jpg").read_bytes()
+    (folder / "sub" / "truncated.jpg").write_bytes(good[:40])
+    return folder
+
+
+def folder_model():
+    """A small CNN for 32x32 raw [0, 255] pixels (as the folder reader gives them)."""
+    return tfxai.adapt(models.small_cnn(input_shape=(32, 32, 3), num_classes=5, softmax=True), input_range=(0, 255))
+
+
+def test_explain_folder_streams_shards_and_resumes_after_an_interruption(big_folder, tmp_path, monkeypatch):
+    from tfxai import streaming
+
+    model = folder_model()
+    explainers = {"vanilla": tfxai.VanillaGradient(model), "gradcam": tfxai.GradCAM(model)}
+    kwargs = dict(explainers=explainers, batch_size=32, shard_size=64, progress=False)
+    with pytest.warns(streaming.UnreadableImagesWarning, match="broken.png"):
+        reference = streaming.explain_folder(model, big_folder, tmp_path / "ref", **kwargs)
+    assert reference.num_files == 502 and reference.num_shards == 8 and reference.written == list(range(8))
+    assert reference.images == 500 and sorted(reference.skipped_files) == ["sub/broken.png", "sub/truncated.jpg"]
+    full = streaming.load_all(tmp_path / "ref")
+    assert full["vanilla"].shape == (500, 32, 32) and full["gradcam"].shape == (500, 32, 32)
+    assert len(set(full["files"].tolist())) == 500 and "sub/broken.png" not in full["files"]
+    manifest = json.loads((tmp_path / "ref" / "manifest.json").read_text())
+    assert manifest["complete"] and sorted(manifest["skipped"]) == ["sub/broken.png", "sub/truncated.jpg"]
+    # the maps are the explainers' own, and the targets the predicted classes
+    images = np.stack([models.center_crop(tf.io.decode_image((big_folder / n).read_bytes(), channels=3), 32, 32 / 0.875)
+                       for n in full["files"][:6]])
+    np.testing.assert_allclose(full["vanilla"][:6], explainers["vanilla"](images, full["targets"][:6]), rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(full["targets"][:6], np.argmax(model.model.predict(images, verbose=0), -1))
+
+    # an interruption after 3 shards (a stray temporary file left behind), then the same call again
+    original, calls = streaming._ShardBuffer._write, []
+
+    def interrupted(self, shard, end):
+        if len(calls) == 3:
+            (self.out / ".shard-00003.npz.999.tmp").write_bytes(b"partial")
+            raise KeyboardInterrupt
+        calls.append(shard)
+        return original(self, shard, end)
+
+    monkeypatch.setattr(streaming._ShardBuffer, "_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        streaming.explain_folder(model, big_folder, tmp_path / "resumed", **kwargs)
+    monkeypatch.setattr(streaming._ShardBuffer, "_write", original)
+    assert sorted(p.name for p in (tmp_path / "resumed").glob("shard-*.npz")) == [f"shard-0000{k}.npz" for k in range(3)]
+    with pytest.warns(streaming.UnreadableImagesWarning):
+        resumed = streaming.explain_folder(model, big_folder, tmp_path / "resumed", **kwargs)
+    assert resumed.already_done == [0, 1, 2] and resumed.written == [3, 4, 5, 6, 7]
+    assert resumed.images == 500 - 3 * 64
+    again = streaming.load_all(tmp_path / "resumed")
+    assert again["files"].tolist() == full["files"].tolist()
+    np.testing.assert_array_equal(again["targets"], full["targets"])
+    for method in explainers:
+        np.testing.assert_allclose(again[method], full[method], rtol=1e-5, atol=1e-7)
+    # nothing left to do; other settings in the same folder are refused; unreadable files can stop the run
+    assert streaming.explain_folder(model, big_folder, tmp_path / "resumed", **kwargs).written == []
+    with pytest.raises(InvalidInputError, match="shard_size"):
+        streaming.explain_folder(model, big_folder, tmp_path / "resumed", **{**kwargs, "shard_size": 100})
+    with pytest.raises(InvalidInputError, match="broken.png"):
+        streaming.explain_folder(model, big_folder, tmp_path / "strict", **kwargs, on_error="raise")
