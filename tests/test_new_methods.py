@@ -425,3 +425,12 @@ def test_contract_of_new_methods(name, contract_model):
         other = NEW_FACTORIES[name](model, 64)
         other.seed = 999
         assert not np.allclose(other(images, targets).numpy(), maps)
+
+
+def test_noise_tunnel_smoothgrad_is_tfxai_smoothgrad(cnn64):
+    """Same noise draws (stateless, draw k from (seed, k)), same sigma, same statistic and channel reduction."""
+    images, targets = _images(2), np.array([4, 0])
+    tunnel = NoiseTunnel(tfxai.VanillaGradient(cnn64), kind="smoothgrad", num_samples=5, noise_scale=0.1, seed=3)
+    smooth = tfxai.SmoothGrad(cnn64, num_samples=5, noise_scale=0.1, seed=3)
+    np.testing.assert_allclose(tunnel(images, targets), smooth(images, targets), **TIGHT)
+    np.testing.assert_allclose(tunnel.attributions(images, targets), smooth.attributions(images, targets), **TIGHT)
