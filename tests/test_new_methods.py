@@ -323,6 +323,26 @@ def test_road_imputation_solves_the_authors_linear_system(float64):
     np.testing.assert_allclose(imputed.numpy()[1, y, x], (weights[..., None] * window).sum((0, 1)), **TIGHT)
 
 
+def test_road_multigrid_preconditioner_converges_to_the_same_solution_in_far_fewer_iterations(float64):
+    import sys
+
+    solver = sys.modules["tfxai.metrics.road"]
+    rng = np.random.default_rng(1)
+    images = tf.constant(rng.uniform(size=(2, 48, 40, 3)))
+    yy, xx = np.mgrid[:48, :40]
+    blob = np.exp(-((yy - 20) ** 2 + (xx - 25) ** 2) / 200.0)
+    removed = np.stack([blob > 0.3, blob < 0.7])  # a compact hole; most of the image
+    hole = tf.constant(removed[..., None], tf.float64)
+    results = {pre: solver.conjugate_gradients(images, hole, tf.zeros_like(images), 1e-12, 2000, pre)
+               for pre in ("multigrid", "jacobi")}
+    (xm, rm, im), (xj, rj, ij) = results["multigrid"], results["jacobi"]
+    assert rm.numpy().max() < 1e-11 and rj.numpy().max() < 1e-11
+    np.testing.assert_allclose(xm, xj, rtol=1e-9, atol=1e-10)
+    assert int(im) * 3 < int(ij)
+    a, b, _ = ref.road_system(images.numpy()[1], removed[1])
+    assert np.abs(a @ xm.numpy()[1][removed[1]] - b).max() < 1e-10
+
+
 def test_road_curves_match_reference_without_noise(cnn64):
     images, targets = _images(2), np.array([1, 2])
     maps = np.random.default_rng(3).uniform(size=(2, 16, 16))
