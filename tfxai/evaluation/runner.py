@@ -27,6 +27,7 @@ every worker ends with the same global results.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
@@ -212,6 +213,7 @@ class _Engine:
         self.jit_compile = bool(jit_compile)
         self.probabilities = S.probability_fn(model)
         self.functions: dict = {}
+        self.no_xla: set = set()
         # one trace per function: the distributed dataset's specs (batch axis unknown) as input signatures
         self.index_spec, self.image_spec, self.label_spec = spec
         self.target_spec = _like(self.label_spec, lambda c: c)  # the targets step's output
@@ -235,8 +237,9 @@ class _Engine:
             if check is not None:
                 check(tf.cast(sample, explainer.adapter.dtype))
 
-    def _compile(self, fn):
-        return tf.function(fn, jit_compile=True) if self.jit_compile else fn
+    def _compile(self, fn, jit: bool | None = None):
+        jit = self.jit_compile if jit is None else jit
+        return tf.function(fn, jit_compile=True) if jit else fn
 
     # ------------------------------------------------------------------ steps
     def targets(self, images: Any, labels: Any) -> Any:
@@ -258,6 +261,7 @@ class _Engine:
     def explain_function(self, name: str):
         """The compiled explain step of method `name`: per-replica maps and the global count of bad maps."""
         key = ("explain", name)
+        jit = self.jit_compile and name not in self.no_xla
         if key not in self.functions:
             explainer = self.explainers[name]
             dtype = explainer.adapter.dtype
@@ -272,7 +276,7 @@ class _Engine:
                 )
                 return maps, S.count_non_finite(maps)
 
-            replica = self._compile(replica)
+            replica = self._compile(replica, jit)
 
             def step(images, targets, seed):
                 maps, bad = self.strategy.run(replica, args=(images, targets, seed))
@@ -284,7 +288,21 @@ class _Engine:
         return self.functions[key]
 
     def explain(self, name: str, images: Any, targets: Any) -> Any:
-        maps, bad = self.explain_function(name)(images, targets, self.seeds[name]())
+        try:
+            maps, bad = self.explain_function(name)(images, targets, self.seeds[name]())
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+            if not self.jit_compile or name in self.no_xla:
+                raise
+            # XLA needs static shapes; a body with data-dependent loop sizes runs as an ordinary graph instead
+            self.no_xla.add(name)
+            self.functions.pop(("explain", name), None)
+            warnings.warn(
+                f"jit_compile: XLA cannot compile the explanation step of {name} ({_first_line(error)}); "
+                "it runs without XLA (the metric steps stay compiled).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            maps, bad = self.explain_function(name)(images, targets, self.seeds[name]())
         if int(bad):  # blocks until every replica is done: the timed section ends here
             raise NonFiniteResultError(
                 f"{name} gave NaN or infinite maps for {int(bad)} image(s) of this batch; check the inputs and the "
@@ -357,6 +375,11 @@ class _Engine:
             count=int(reduced["count"]), sums=reduced["sums"], squares=reduced["squares"],
             curves=reduced["curves"], per_image=per_image,
         )
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return next((line for line in lines if "compile-time" in line or "XLA" in line), lines[0] if lines else "")[:200]
 
 
 def _like(spec: Any, fn: Any) -> Any:
