@@ -317,13 +317,12 @@ class _Engine:
             dtype = S.probability_dtype(self.model)
             metrics = self.metrics
 
-            def replica(indices, images, maps, targets):
-                images = tf.cast(images, dtype)
-                maps = tf.cast(maps, dtype)
+            curves_needed = "insertion" in metrics or "deletion" in metrics
+
+            def core(indices, images, maps, ranks, targets):
                 values, curves = {}, {}
-                if "insertion" in metrics or "deletion" in metrics:
+                if curves_needed:
                     substrate = S.non_empty(self.substrate, images)
-                    ranks = perturbation.pixel_ranks(maps)
                     for mode in ("insertion", "deletion"):
                         if mode in metrics:
                             scores = S.curve_scores(
@@ -351,7 +350,14 @@ class _Engine:
                 per_image = {"index": tf.cast(indices, tf.int64), **values} if self.keep_per_image else None
                 return out, per_image
 
-            replica = self._compile(replica)
+            core = self._compile(core)
+
+            def replica(indices, images, maps, targets):
+                images = tf.cast(images, dtype)
+                maps = tf.cast(maps, dtype)
+                # the stable ranking stays outside XLA, whose sort does not keep tied pixels in row-major order
+                ranks = perturbation.pixel_ranks(maps) if curves_needed else tf.zeros([0, 0], tf.int32)
+                return core(indices, images, maps, ranks, targets)
 
             def step(indices, images, maps, targets):
                 out, per_image = self.strategy.run(replica, args=(indices, images, maps, targets))

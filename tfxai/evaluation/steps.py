@@ -94,16 +94,19 @@ def chunked_rows(
     total = num_images * rows_per_image
     last = tf.maximum(total - 1, 0)
 
-    def body(start: tf.Tensor, acc: tf.Tensor) -> tuple:
-        rows = start + tf.range(batch_size, dtype=tf.int32)
+    # loop over a chunk counter: XLA (TF 2.21, CPU) runs no iteration of `start < total` loops when total is 1
+    chunks = (total + batch_size - 1) // batch_size
+
+    def body(chunk: tf.Tensor, acc: tf.Tensor) -> tuple:
+        rows = chunk * batch_size + tf.range(batch_size, dtype=tf.int32)
         valid = tf.cast(rows < total, dtype)[:, None]
         rows = tf.minimum(rows, last)
         image_index = rows // rows_per_image
         out = tf.cast(row_fn(image_index, rows % rows_per_image), dtype) * valid
-        return start + batch_size, tf.tensor_scatter_nd_add(acc, image_index[:, None], out)
+        return chunk + 1, tf.tensor_scatter_nd_add(acc, image_index[:, None], out)
 
     _, acc = tf.while_loop(
-        lambda start, _: start < total,
+        lambda chunk, _: chunk < chunks,
         body,
         (tf.constant(0, tf.int32), tf.zeros(tf.stack([num_images, width]), dtype)),
         shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, width])),
