@@ -240,7 +240,7 @@ NOTEBOOKS["04_integrated_gradients.ipynb"] = [
     "tfxai.plot.baseline_comparison(image, baselines, attributions_by_baseline)",
     "md:## The batched explainer\n\n`tfxai.IntegratedGradients` computes the same attributions for a batch, chunking the "
     "`N x (m + 1)` interpolated images by `batch_size`.",
-    "explainer = tfxai.IntegratedGradients(model, baseline='black', num_steps=m_steps, input_range=(0.0, 255.0))\n"
+    "explainer = tfxai.IntegratedGradients(model, baseline='black', num_steps=m_steps)  # the model's range, read from its Rescaling layer\n"
     "batched = explainer.attributions(image[None], targets=target)[0]\n"
     "print('max difference to the step-by-step result:', float(tf.reduce_max(tf.abs(batched - attributions))))",
 ]

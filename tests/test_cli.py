@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from tests import models
-from tfxai import _registry, cli, demo
+from tfxai import _cli_common, _registry, cli, demo
 
 
 def test_demo_quick_writes_figure_maps_and_summary(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--quick", "--out", str(out), "--methods", "vanilla,ig,gradcam"]) == 0
-    for name in ("demo_grid.png", "maps.npz", "summary.txt", "summary.json"):
+    for name in ("demo_grid.png", "maps.npz", "summary.txt", "summary.json", "photo_grid.png"):
         assert (out / name).stat().st_size > 0
     assert (out / "demo_grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary = json.loads((out / "summary.json").read_text())
@@ -29,6 +29,7 @@ def test_demo_quick_writes_figure_maps_and_summary(tmp_path, capsys):
     assert hits.mean() == pytest.approx(summary["methods"]["ig"]["pointing_game"])
     printed = capsys.readouterr().out
     assert "[1/4]" in printed and "[4/4]" in printed and "pointing game" in printed
+    assert "the shipped photo 'chelsea' with the shipped ImageNet model" in printed
     assert "test accuracy" in (out / "summary.txt").read_text()
 
 
@@ -80,9 +81,9 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
 
 
 def test_input_range_of_preprocessing():
-    assert cli.input_range_of(None) == (0.0, 255.0)
-    assert cli.input_range_of(cli.preprocess_function("symmetric")) == (-1.0, 1.0)
-    low, high = cli.input_range_of(cli.preprocess_function("caffe"))
+    assert _cli_common.input_range_of(None) == (0.0, 255.0)
+    assert _cli_common.input_range_of(_cli_common.preprocess_function("symmetric")) == (-1.0, 1.0)
+    low, high = _cli_common.input_range_of(_cli_common.preprocess_function("caffe"))
     assert low == pytest.approx(-123.68) and high == pytest.approx(255 - 103.939)
 
 
@@ -90,12 +91,7 @@ def test_input_range_of_preprocessing():
 def test_explain_real_model_on_a_photo(tmp_path, monkeypatch):
     if not models.REAL_MODEL.exists() or not models.SAMPLES.exists():
         pytest.skip(f"needs ../shared/assets (not found at {models.ASSETS})")
-    keras_home = tmp_path / "keras"
-    import shutil
-
-    shutil.copytree(models.ASSETS / "keras", keras_home)
-    monkeypatch.setenv("KERAS_HOME", str(keras_home))
-    monkeypatch.setattr("tfxai.io._CLASS_INDEX", None)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty_keras_home"))  # class names ship with tfxai
     photo = models.SAMPLES / "n01440764_tench.JPEG"
     out = tmp_path / "explain"
     code = cli.main(["explain", str(photo), "--model", str(models.REAL_MODEL), "--methods", "gradcam,vanilla", "--out", str(out)])
@@ -106,3 +102,38 @@ def test_explain_real_model_on_a_photo(tmp_path, monkeypatch):
     assert maps["images"].shape == (1, 224, 224, 3)
     assert int(maps["targets"][0]) == 0  # tench is class 0; the model gets it right
     assert "tench" in (out / "predictions.txt").read_text()
+
+
+def test_command_line_faults_are_one_clear_line(tmp_path, capsys):
+    import keras
+
+    import tfxai
+
+    corrupt = tmp_path / "broken.keras"
+    corrupt.write_bytes(b"not a zip file")
+    photo = tfxai.data.photo_path("chelsea")
+    assert cli.main(["explain", str(photo), "--model", str(corrupt), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load the model file" in err and "not found" not in err
+    with pytest.raises(SystemExit):
+        cli.main(["explain", str(photo), "--model", str(corrupt), "--size", "0"])
+    assert "expected a whole number >= 1; received '0'" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    small = models.small_cnn((16, 16, 3), num_classes=3, softmax=True)
+    path = tmp_path / "small.keras"
+    small.save(path)
+    assert cli.main(["explain", str(photo), "--model", str(path), "--out", str(blocker / "sub"), "--methods", "gradcam"]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert not (blocker.parent / "sub").exists()
+    # class names as targets, on the bundled ImageNet model
+    model_path = tmp_path / "lite0.keras"
+    tfxai.models.efficientnet_lite0().save(model_path)
+    out = tmp_path / "named"
+    assert cli.main(["explain", str(photo), "--model", str(model_path), "--targets", "tiger_cat", "--methods", "gradcam",
+                     "--out", str(out), "--no-progress"]) == 0
+    assert int(np.load(out / "maps.npz")["targets"][0]) == 282
+    assert cli.main(["explain", str(photo), "--model", str(model_path), "--targets", "tiger_kat", "--methods", "gradcam",
+                     "--out", str(out), "--no-progress"]) == 2
+    assert "Unknown class name 'tiger_kat' for model 'efficientnet_lite0'. Did you mean ['tiger_cat'" in capsys.readouterr().err
+    keras.utils.clear_session()

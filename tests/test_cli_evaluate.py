@@ -65,8 +65,8 @@ def test_main_dispatch_and_errors(setup, tmp_path, capsys):
               "--methods", "vanilla", "--no-progress"]
     assert cli.main(common + ["--out", str(tmp_path / "a")]) == 0
     assert (tmp_path / "a" / "results.csv").exists()
-    with pytest.raises(InvalidInputError, match="--baseline"):
-        cli_evaluate.run(parse(common + ["--baseline", "grey"]))
+    with pytest.raises(InvalidInputError, match="--substrate"):
+        cli_evaluate.run(parse(common + ["--substrate", "grey"]))
     assert cli.main(common + ["--methods", "nonsense"]) == 2
     assert "Unknown method" in capsys.readouterr().err
     with pytest.raises(SystemExit):

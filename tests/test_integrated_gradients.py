@@ -172,7 +172,7 @@ def test_ig_errors(smooth_model):
     with pytest.raises(ValueError, match="num_steps"):
         tfxai.IntegratedGradients(smooth_model, num_steps=0)
     with pytest.raises(ValueError, match="input_range"):
-        tfxai.IntegratedGradients(smooth_model, input_range=(1, 0))
+        tfxai.adapt(smooth_model, input_range=(1, 0))
     with pytest.raises(ValueError, match="broadcast"):
         tfxai.IntegratedGradients(smooth_model, baseline=np.zeros((5, 5, 2)))(np.zeros((1, 6, 6, 2)))
     with pytest.raises(ValueError, match="m_steps"):

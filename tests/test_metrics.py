@@ -17,7 +17,7 @@ IMAGE = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)
 SALIENCY = np.array([[0.1, 0.4], [0.3, 0.2]]).reshape(1, 2, 2)  # order: 2, 3, 4, 1
 
 
-def mean_model(num_classes=1, softmax=False):
+def mean_model(num_classes=2, softmax=False):
     """logit_0 = mean of the pixels (other logits 0), optionally followed by a softmax."""
     inputs = keras.Input((None, None, 1), dtype="float64")
     pooled = keras.layers.GlobalAveragePooling2D(dtype="float64")(inputs)
@@ -35,7 +35,7 @@ def sigmoid(x):
 
 def test_deletion_and_insertion_by_hand():
     model = mean_model()
-    kwargs = dict(baseline="zero", pixels_per_step=1, output="logit", targets=0)
+    kwargs = dict(substrate="zero", pixels_per_step=1, output="logit", targets=0)
     dele = metrics.deletion(model, IMAGE, SALIENCY, **kwargs)
     ins = metrics.insertion(model, IMAGE, SALIENCY, **kwargs)
     np.testing.assert_allclose(dele.fractions, [0, 0.25, 0.5, 0.75, 1])
@@ -54,14 +54,14 @@ def test_ties_keep_row_major_order_and_batching_is_invisible():
     model = mean_model()
     flat = np.ones((1, 2, 2))
     for batch_size in (1, 3, 64):
-        dele = metrics.deletion(model, IMAGE, flat, 0, baseline="zero", pixels_per_step=1, output="logit", batch_size=batch_size)
+        dele = metrics.deletion(model, IMAGE, flat, 0, substrate="zero", pixels_per_step=1, output="logit", batch_size=batch_size)
         np.testing.assert_allclose(dele.scores, [[2.5, 2.25, 1.75, 1.0, 0.0]])
 
 
 def test_probability_is_softmax_of_logits_applied_once_and_predicted_target():
     # logits (mean, 0) behind a softmax: p_0 = sigmoid(mean); a double softmax would give another number
     model = mean_model(num_classes=2, softmax=True)
-    dele = metrics.deletion(model, IMAGE, SALIENCY, baseline="zero", pixels_per_step=2)
+    dele = metrics.deletion(model, IMAGE, SALIENCY, substrate="zero", pixels_per_step=2)
     np.testing.assert_array_equal(dele.targets, [0])  # predicted: mean 2.5 > 0
     np.testing.assert_allclose(dele.scores, sigmoid([[2.5, 1.25, 0.0]]))
     assert dele.scores.shape == (1, 3)
@@ -73,7 +73,7 @@ def test_metric_caches_die_with_the_model():
 
     for softmax in (False, True):  # the model itself, and a rebuilt copy without its softmax
         model = mean_model(num_classes=2, softmax=softmax)
-        metrics.deletion(model, IMAGE, SALIENCY, baseline="zero", pixels_per_step=2)
+        metrics.deletion(model, IMAGE, SALIENCY, substrate="zero", pixels_per_step=2)
         metrics.average_drop(model, IMAGE, SALIENCY)
         ref = weakref.ref(model)
         del model
@@ -91,11 +91,11 @@ def test_blur_baseline_multi_step_upsampled_maps_and_constant_baseline():
     np.testing.assert_allclose(ins.scores[:, -1], images.mean(axis=(1, 2, 3)), rtol=1e-10)
     assert ins.scores.shape == (3, 6)  # 144 px / 5 steps -> 29 px per step -> 5 steps
     np.testing.assert_allclose(ins.fractions, [0, 29 / 144, 58 / 144, 87 / 144, 116 / 144, 1])
-    dele = metrics.deletion(model, images, np.ones((3, 12, 12)), 0, baseline=0.5, num_steps=4, output="logit")
+    dele = metrics.deletion(model, images, np.ones((3, 12, 12)), 0, substrate=0.5, num_steps=4, output="logit")
     np.testing.assert_allclose(dele.scores[:, -1], 0.5)
     # a callable baseline and an array baseline give the same curves
-    a = metrics.deletion(model, images, images[..., 0], 0, baseline=lambda x: x * 0 + 0.25, num_steps=4, output="logit")
-    b = metrics.deletion(model, images, images[..., 0], 0, baseline=np.full((1, 1, 1, 1), 0.25), num_steps=4, output="logit")
+    a = metrics.deletion(model, images, images[..., 0], 0, substrate=lambda x: x * 0 + 0.25, num_steps=4, output="logit")
+    b = metrics.deletion(model, images, images[..., 0], 0, substrate=np.full((1, 1, 1, 1), 0.25), num_steps=4, output="logit")
     np.testing.assert_allclose(a.scores, b.scores)
 
 
@@ -103,16 +103,16 @@ def test_errors_name_the_argument():
     model = mean_model()
     with pytest.raises(InvalidInputError, match="auc"):
         metrics.deletion(model, IMAGE, SALIENCY, auc="simpson")
-    with pytest.raises(InvalidInputError, match="saliency"):
+    with pytest.raises(InvalidInputError, match="maps"):
         metrics.deletion(model, IMAGE, np.ones((2, 2, 2)))
-    with pytest.raises(InvalidInputError, match="saliency"):
+    with pytest.raises(InvalidInputError, match="maps"):
         metrics.insertion(model, IMAGE, np.ones((1, 4, 4)))
-    with pytest.raises(InvalidInputError, match="baseline"):
-        metrics.insertion(model, IMAGE, SALIENCY, baseline="grey")
+    with pytest.raises(InvalidInputError, match="substrate"):
+        metrics.insertion(model, IMAGE, SALIENCY, substrate="grey")
     with pytest.raises(InvalidInputError, match="num_steps"):
         metrics.insertion(model, IMAGE, SALIENCY, num_steps=0)
-    with pytest.raises(InvalidInputError, match="baseline"):
-        metrics.average_drop(model, IMAGE, SALIENCY, baseline=np.zeros((3, 3)))
+    with pytest.raises(InvalidInputError, match="substrate"):
+        metrics.average_drop(model, IMAGE, SALIENCY, substrate=np.zeros((3, 3)))
 
 
 def test_average_drop_and_increase_by_hand():
@@ -126,10 +126,10 @@ def test_average_drop_and_increase_by_hand():
     np.testing.assert_allclose(change.average_drop, 100 * (y - o) / y)
     assert change.increase_in_confidence == 0.0
     # baseline 10: E = 10 + L (x - 10) has a larger mean, so confidence increases and drop is 0
-    raised = metrics.increase_in_confidence(model, images, maps, 0, baseline=10.0)
+    raised = metrics.increase_in_confidence(model, images, maps, 0, substrate=10.0)
     assert raised.value == 100.0
     np.testing.assert_array_equal(raised.per_image, [100.0, 100.0])
-    assert metrics.average_drop(model, images, maps, 0, baseline=10.0).value == 0.0
+    assert metrics.average_drop(model, images, maps, 0, substrate=10.0).value == 0.0
 
 
 def test_spearman_and_ssim():
@@ -213,7 +213,7 @@ def test_deletion_by_true_mask_beats_random_ranking(localisation):
     images, labels, masks = images[:24], labels[:24], masks[:24]
     snapshot = weights_snapshot(model)
     # zero substrate: a blurred copy keeps the (smeared) square in its quadrant, so the class survives
-    kwargs = dict(targets=labels, num_steps=32, batch_size=128, baseline="zero")
+    kwargs = dict(targets=labels, num_steps=32, batch_size=128, substrate="zero")
     by_mask = metrics.deletion(model, images, masks.astype("float32"), **kwargs)
     random = metrics.deletion(model, images, np.random.default_rng(0).uniform(size=masks.shape), **kwargs)
     assert by_mask.auc.mean() < random.auc.mean() - 0.1

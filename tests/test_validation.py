@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 import tfxai
-from tfxai import _targets, _validation
+import tfxai
+from tfxai import _validation
 from tfxai.errors import InvalidInputError, InvalidTypeError, TfxaiError, UnsupportedModelError
 from tests import models
 
@@ -75,10 +76,11 @@ def test_none_targets_explain_the_predicted_class(model):
     np.testing.assert_array_equal(explainer(GOOD), explainer(GOOD, predicted))
 
 
-def test_select_scores():
+def test_select_scores(model):
+    adapter = tfxai.adapt(model)
     logits = tf.constant([[1.0, 2.0, 0.0], [0.5, 0.0, 3.0]])
-    np.testing.assert_allclose(_targets.select_scores(logits, tf.constant([1, 0])), [2.0, 0.5])
-    probs = _targets.select_scores(logits, tf.constant([1, 2]), "probability").numpy()
+    np.testing.assert_allclose(adapter.scores(logits, tf.constant([1, 0])), [2.0, 0.5])
+    probs = adapter.scores(logits, tf.constant([1, 2]), "probability").numpy()
     np.testing.assert_allclose(probs, [np.exp(2) / (np.exp(1) + np.exp(2) + 1), np.exp(3) / (np.exp(0.5) + 1 + np.exp(3))], rtol=1e-6)
 
 
@@ -93,7 +95,7 @@ def test_bad_models_and_arguments(model):
     with pytest.raises(UnsupportedModelError, match=r"\(N, H, W, C\)"):
         tfxai.VanillaGradient(vector)
     unbuilt = keras.Sequential([keras.layers.Conv2D(2, 3), keras.layers.Flatten(), keras.layers.Dense(2)])
-    with pytest.raises(UnsupportedModelError, match="never built"):
+    with pytest.raises(UnsupportedModelError, match="no symbolic inputs.*keras.Input"):
         tfxai.VanillaGradient(unbuilt)
     with pytest.raises(InvalidInputError, match="output"):
         tfxai.VanillaGradient(model, output="logits")

@@ -20,7 +20,7 @@ if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment g
         "Set `KERAS_BACKEND=tensorflow` before importing keras."
     )
 
-from tfxai import baselines, errors, image_ops, integrated_gradients, surgery  # noqa: E402
+from tfxai import baselines, data, errors, image_ops, integrated_gradients, models, surgery  # noqa: E402
 from tfxai.adapter import ModelAdapter, adapt  # noqa: E402
 from tfxai import metrics  # noqa: E402
 from tfxai.decomposition import Decomposition, decompose  # noqa: E402
@@ -34,6 +34,15 @@ from tfxai.explainers import (  # noqa: E402
     IntegratedGradients,
     SmoothGrad,
     VanillaGradient,
+    LayerCAM,
+    HiResCAM,
+    GuidedBackprop,
+    GuidedGradCAM,
+    NoiseTunnel,
+    SquareGrad,
+    VarGrad,
+    RISE,
+    Occlusion,
 )
 
 __version__ = "0.1.0"
@@ -55,11 +64,22 @@ __all__ = [
     "InputXGradient",
     "SmoothGrad",
     "IntegratedGradients",
+    "LayerCAM",
+    "HiResCAM",
+    "GuidedBackprop",
+    "GuidedGradCAM",
+    "NoiseTunnel",
+    "SquareGrad",
+    "VarGrad",
+    "RISE",
+    "Occlusion",
     "fgsm",
     "fgsm_perturbation",
     "iterative_fgsm",
     "pgd",
     "baselines",
+    "data",
+    "models",
     "errors",
     "image_ops",
     "integrated_gradients",

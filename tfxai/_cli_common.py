@@ -42,6 +42,13 @@ def load_model(spec: str, weights: str = "imagenet"):
     if path.suffix in (".keras", ".h5") or path.exists():
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {spec!r}")
+        import zipfile
+
+        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            raise InvalidInputError(
+                f"cannot load the model file {spec!r}: it exists but is not a .keras archive (a zip file); it may be "
+                "corrupted or truncated. Save the model again with `model.save('model.keras')`."
+            )
         try:
             return keras.saving.load_model(str(path)), None
         except Exception as error:  # noqa: BLE001 - corrupt zips, unknown layers, wrong formats

@@ -49,8 +49,10 @@ def check_model(model: Any) -> keras.Model:
             f"tfxai explains image models with inputs of shape (N, H, W, C); model "
             f"{model.name!r} takes inputs of shape {tuple(inputs[0].shape)}."
         )
-    structure = getattr(model, "_outputs_struct", None)
-    output = model.output if structure is None else structure
+    try:
+        output = model.output
+    except (AttributeError, ValueError):  # a Sequential model exposes `outputs` only
+        output = None
     if isinstance(output, dict):
         raise UnsupportedModelError(
             f"Model {model.name!r} returns a dict of outputs {sorted(output)}; tfxai explains one (N, classes) "

@@ -163,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--methods", default="all", help=methods_help())
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quick", action="store_true", help="smaller data and fewer epochs (for tests)")
+    demo.add_argument("--no-photo", action="store_true",
+                      help="skip the second step (a shipped photo explained with the shipped ImageNet model)")
 
     cli_evaluate.register(sub)
     return parser
@@ -176,7 +178,8 @@ def run(args: argparse.Namespace) -> Any:
         from tfxai import demo
 
         writable_folder(args.out)
-        return demo.run(args.out, quick=args.quick, methods=args.methods, seed=args.seed, progress=progress)
+        return demo.run(args.out, quick=args.quick, methods=args.methods, seed=args.seed, progress=progress,
+                        photo=not args.no_photo)
     return args.func(args)
 
 

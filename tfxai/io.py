@@ -6,7 +6,6 @@ Images are decoded and resized with TensorFlow (no OpenCV/PIL needed).
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -48,45 +47,35 @@ def load_images(paths: Sequence[str | os.PathLike], size: int | tuple[int, int] 
     return np.stack([load_image(p, size) for p in paths])
 
 
-_CLASS_INDEX: dict[str, Any] | None = None
+def imagenet_class_index() -> dict[str, list[str]]:
+    """The Keras ImageNet class index ``{"0": [wnid, name], ...}``, shipped with tfxai.
 
-
-def imagenet_class_index() -> dict[str, Any] | None:
-    """The Keras ImageNet class index ``{"0": [wnid, name], ...}``, or None when unavailable.
-
-    Looked up in Keras' cache (``$KERAS_HOME/models`` or ``~/.keras/models``),
-    then downloaded by Keras (10 s timeout); offline without a cached copy it
-    returns None instead of raising.
+    Same as :func:`tfxai.data.imagenet_class_index` (kept here for backward
+    compatibility); works offline, without ``KERAS_HOME``.
     """
-    global _CLASS_INDEX
-    if _CLASS_INDEX is not None:
-        return _CLASS_INDEX
-    import json
+    from tfxai import data  # tfxai.data imports this module
 
-    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    cached = Path(home) / "models" / "imagenet_class_index.json"
-    try:
-        if cached.is_file():
-            _CLASS_INDEX = json.loads(cached.read_text())
-        else:
-            from keras.applications import imagenet_utils
-
-            previous = socket.getdefaulttimeout()
-            socket.setdefaulttimeout(10)
-            try:
-                imagenet_utils.decode_predictions(np.zeros((1, 1000)), top=1)
-            finally:
-                socket.setdefaulttimeout(previous)
-            _CLASS_INDEX = imagenet_utils.CLASS_INDEX
-    except Exception:  # noqa: BLE001 - offline, corrupt cache...: names are optional
-        return None
-    return _CLASS_INDEX
+    return data.imagenet_class_index()
 
 
 def class_names(indices: Any, num_classes: int) -> list[str]:
-    """Human-readable names of class `indices`: ImageNet names for 1000-class models, else ``class 7``."""
+    """Human-readable names of class `indices`: ImageNet names for 1000-class models, else ``class 7``.
+
+    The ImageNet names come from the class index shipped with tfxai
+    (:func:`tfxai.data.imagenet_class_names`), so no download and no
+    ``KERAS_HOME`` are needed.
+
+    Returns:
+        One string per index, e.g. ``class_names([282, 3], 1000) == ["tiger_cat", "tiger_shark"]``
+        and ``class_names([3], 10) == ["class 3"]``.
+    """
     indices = [int(i) for i in np.asarray(indices).reshape(-1)]
-    index = imagenet_class_index() if num_classes == 1000 else None
-    if index is None:
+    if num_classes != 1000:
         return [f"class {i}" for i in indices]
-    return [index[str(i)][1] for i in indices]
+    from tfxai import data  # tfxai.data imports this module
+
+    names = data.imagenet_class_names()
+    wrong = [i for i in indices if not 0 <= i < len(names)]
+    if wrong:
+        raise InvalidInputError(f"ImageNet class indices must be in [0, {len(names) - 1}]; got {wrong[:5]}.")
+    return [names[i] for i in indices]

@@ -70,7 +70,7 @@ def evaluate(
     """Explain every image with every explainer and average the metrics.
 
     Args:
-        model: the classifier the explainers explain (scored with softmax probabilities).
+        model: the classifier the explainers explain, or its adapter (scored with probabilities).
         explainers: ``{name: explainer}``; tfxai explainers (their in-graph
             ``explain_batch`` runs inside the compiled steps).
         dataset: ``(image, label)`` pairs, unbatched or already batched (rebatched

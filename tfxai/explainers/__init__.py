@@ -7,6 +7,10 @@ from tfxai.explainers.integrated_gradients import IntegratedGradients
 from tfxai.explainers.cam import CAM, EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM
 from tfxai.explainers.fullgrad import FullGrad
 from tfxai.explainers.tgrad import TGrad
+from tfxai.explainers.layercam import HiResCAM, LayerCAM
+from tfxai.explainers.guided import GuidedBackprop, GuidedGradCAM
+from tfxai.explainers.noise import NoiseTunnel, SquareGrad, VarGrad
+from tfxai.explainers.perturbation import RISE, Occlusion
 
 __all__ = [
     "Explainer",
@@ -23,4 +27,13 @@ __all__ = [
     "EigenCAM",
     "FullGrad",
     "TGrad",
+    "LayerCAM",
+    "HiResCAM",
+    "GuidedBackprop",
+    "GuidedGradCAM",
+    "NoiseTunnel",
+    "SquareGrad",
+    "VarGrad",
+    "RISE",
+    "Occlusion",
 ]

@@ -5,6 +5,7 @@
 * :func:`average_drop`, :func:`increase_in_confidence`, :func:`confidence_change`:
   Grad-CAM++'s confidence metrics.
 * :func:`cascading_randomization`: Adebayo et al.'s sanity check.
+* :func:`road`: ROAD (Remove And Debias) MoRF/LeRF curves with noisy linear imputation.
 """
 
 from tfxai.metrics.confidence import (
@@ -25,6 +26,7 @@ from tfxai.metrics.perturbation import (
     pixel_ranks,
     step_schedule,
 )
+from tfxai.metrics.road import ROADResult, linear_imputation, noisy_linear_imputation, road
 from tfxai.metrics.randomization import (
     RandomizationResult,
     cascading_randomization,
@@ -53,4 +55,8 @@ __all__ = [
     "reinitialize_layer",
     "spearman",
     "ssim",
+    "road",
+    "ROADResult",
+    "linear_imputation",
+    "noisy_linear_imputation",
 ]

@@ -1,0 +1,207 @@
+"""A table of bad inputs and faults: each gives a clear ValueError/TypeError subclass or a warning.
+
+Every row names what is called and the message it must give (what was received,
+how to fix it). Rows that used to fail silently (a plausible, wrong map) or with
+a raw TensorFlow error are marked "was: ...".
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import tfxai
+import tfxai.integrated_gradients as tut
+from tests import models
+from tfxai import metrics
+from tfxai.errors import InputRangeWarning, TfxaiError
+
+X = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = keras.layers.Conv2D(2, 3)
+        self.head = keras.layers.Dense(3, activation="softmax")
+
+    def call(self, x):
+        return self.head(keras.ops.mean(self.conv(x), axis=(1, 2)))
+
+
+def cnn():
+    return models.small_cnn((16, 16, 3), num_classes=3, softmax=True, seed=1)
+
+
+def functional(head):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, head(x))
+
+
+def dict_model():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    return keras.Model(inputs, {"a": keras.layers.Dense(3)(x), "b": keras.layers.Dense(2)(x)})
+
+
+def two_outputs():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    return keras.Model(inputs, [keras.layers.Dense(3)(x), keras.layers.Dense(2)(x)])
+
+
+def two_inputs():
+    a, b = keras.Input((16, 16, 3)), keras.Input((16, 16, 3))
+    return keras.Model([a, b], keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([a, b]))))
+
+
+def swish_model():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="swish", name="swishy")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def raw_pixel_model():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def named():
+    return tfxai.adapt(cnn(), class_names=["cat", "dog", "fish"])
+
+
+def nan_baseline(images):
+    return images * np.nan
+
+
+E = ValueError  # every error below is also a TfxaiError subclass
+T = TypeError
+
+CASES = [
+    # ---- models
+    ("model-not-a-model", lambda: tfxai.GradCAM("model.keras"), T, r"keras.Model.*model.keras"),
+    ("model-none", lambda: tfxai.VanillaGradient(None), T, r"keras.Model.*None"),
+    ("subclassed-model (was: 'build it', which does not help)", lambda: tfxai.GradCAM(Subclassed()), E, r"subclassed.*functional API"),
+    ("sequential-without-input", lambda: tfxai.GradCAM(keras.Sequential([keras.layers.Conv2D(2, 3)])), E, r"keras.Input\(shape"),
+    ("dict-outputs (was: raw autograph error)", lambda: tfxai.GradCAM(dict_model()), E, r"dict of outputs \['a', 'b'\].*model.output\[KEY\]"),
+    ("two-outputs", lambda: tfxai.GradCAM(two_outputs()), E, r"outputs of shapes.*model.outputs\[i\]"),
+    ("two-inputs", lambda: tfxai.GradCAM(two_inputs()), E, r"2 inputs"),
+    ("vector-input", lambda: tfxai.VanillaGradient(keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])), E, r"\(N, H, W, C\)"),
+    ("lambda-softmax (was: explained as logits)", lambda: tfxai.GradCAM(functional(lambda x: keras.layers.Lambda(keras.ops.softmax, name="probs")(keras.layers.Dense(3)(x)))), E, r"'probs'.*probabilities.*logits_layer"),
+    ("unknown-final-layer", lambda: tfxai.VanillaGradient(functional(lambda x: keras.layers.Lambda(lambda t: t * 2, name="double")(keras.layers.Dense(3)(x)))), E, r"'double'.*logits_layer"),
+    ("softmax-over-one-unit", lambda: tfxai.VanillaGradient(functional(keras.layers.Dense(1, activation="softmax", name="one"))), E, r"softmax over one unit.*sigmoid"),
+    ("logits-layer-unknown", lambda: tfxai.adapt(cnn(), logits_layer="nope"), E, r"No layer named 'nope'"),
+    ("class-names-wrong-count", lambda: tfxai.adapt(cnn(), class_names=["a"]), E, r"1 names.*3 classes"),
+    ("input-range-reversed", lambda: tfxai.adapt(cnn(), input_range=(1, 0)), E, r"input_range.*low < high"),
+    ("input-range-not-a-pair", lambda: tfxai.adapt(cnn(), input_range="0-255"), T, r"input_range.*pair"),
+    ("decomposition-of-swish", lambda: tfxai.TGrad(swish_model()), E, r"not piecewise linear.*swishy.*linearize"),
+    ("decomposition-bad-mode", lambda: tfxai.decompose(cnn(), mode="fast"), E, r"mode.*'exact', 'linearize'"),
+    # ---- images
+    ("images-one-image", lambda: tfxai.GradCAM(cnn())(X[0]), E, r"batch axis.*images\[None\]"),
+    ("images-5d", lambda: tfxai.GradCAM(cnn())(X[None]), E, r"shape \(N, H, W, C\)"),
+    ("images-empty", lambda: tfxai.GradCAM(cnn())(X[:0]), E, r"empty batch"),
+    ("images-nan", lambda: tfxai.GradCAM(cnn())(np.where(X > 0.5, np.nan, X)), E, r"NaN or infinite"),
+    ("images-inf", lambda: tfxai.VanillaGradient(cnn())(np.where(X > 0.5, np.inf, X)), E, r"NaN or infinite"),
+    ("images-channels-first", lambda: tfxai.GradCAM(cnn())(np.transpose(X, (0, 3, 1, 2))), E, r"channels-first.*np.transpose"),
+    ("images-wrong-size", lambda: tfxai.GradCAM(cnn())(np.zeros((1, 8, 8, 3))), E, r"Resize"),
+    ("images-strings", lambda: tfxai.GradCAM(cnn())(np.array([["a"]])), T, r"numbers"),
+    ("images-bool", lambda: tfxai.GradCAM(cnn())(X > 0.5), T, r"dtype bool"),
+    ("images-complex", lambda: tfxai.GradCAM(cnn())(X.astype(np.complex64)), T, r"complex"),
+    ("images-ragged", lambda: tfxai.GradCAM(cnn())([X[0], X[0, :3]]), T, r"shape \(N, H, W, C\)"),
+    # ---- targets
+    ("targets-float", lambda: tfxai.GradCAM(cnn())(X, [0.0, 1.0]), T, r"integer class indices.*np.asarray"),
+    ("targets-bool", lambda: tfxai.GradCAM(cnn())(X, True), T, r"targets"),
+    ("targets-count", lambda: tfxai.GradCAM(cnn())(X, [0, 1, 2]), E, r"3 entries.*2 images"),
+    ("targets-out-of-range", lambda: tfxai.GradCAM(cnn())(X, [0, 3]), E, r"\[0, 2\].*\[3\]"),
+    ("targets-negative", lambda: tfxai.GradCAM(cnn())(X, -1), E, r"out-of-range values: \[-1\]"),
+    ("targets-one-hot", lambda: tfxai.GradCAM(cnn())(X, np.eye(3)[:2]), E, r"one-hot.*np.argmax"),
+    ("targets-column (was: called one-hot)", lambda: tfxai.GradCAM(cnn())(X, np.array([[0], [1]])), E, r"column.*np.ravel"),
+    ("targets-empty (was: misleading)", lambda: tfxai.GradCAM(cnn())(X, []), E, r"empty.*None"),
+    ("targets-unknown-name", lambda: tfxai.GradCAM(named())(X, ["cat", "cow"]), E, r"Unknown class name 'cow'"),
+    ("targets-name-without-names", lambda: tfxai.GradCAM(cnn())(X, "cat"), T, r"no known class names.*class_names"),
+    ("targets-dict", lambda: tfxai.GradCAM(cnn())(X, {"a": 1}), T, r"integer class indices"),
+    # ---- hyperparameters
+    ("batch-size-zero", lambda: tfxai.GradCAM(cnn(), batch_size=0), E, r"batch_size.*>= 1"),
+    ("batch-size-float", lambda: tfxai.VanillaGradient(cnn(), batch_size=1.5), T, r"batch_size"),
+    ("batch-size-bool", lambda: tfxai.VanillaGradient(cnn(), batch_size=True), T, r"batch_size"),
+    ("output-typo", lambda: tfxai.VanillaGradient(cnn(), output="prob"), E, r"output.*'logit', 'probability'"),
+    ("positional-hyperparameter", lambda: tfxai.SmoothGrad(cnn(), 10), T, r"positional"),
+    ("smoothgrad-zero-samples", lambda: tfxai.SmoothGrad(cnn(), num_samples=0), E, r"num_samples"),
+    ("smoothgrad-negative-noise", lambda: tfxai.SmoothGrad(cnn(), noise_scale=-1.0), E, r"noise_scale"),
+    ("smoothgrad-nan-noise", lambda: tfxai.SmoothGrad(cnn(), noise_scale=float("nan")), E, r"noise_scale"),
+    ("smoothgrad-huge-noise (was: all-NaN maps)", lambda: tfxai.SmoothGrad(cnn(), noise_scale=1e38), E, r"noise_scale.*0\.1-0\.2"),
+    ("seed-negative", lambda: tfxai.SmoothGrad(cnn(), seed=-1), E, r"seed"),
+    ("ig-zero-steps", lambda: tfxai.IntegratedGradients(cnn(), num_steps=0), E, r"num_steps"),
+    ("ig-unknown-rule", lambda: tfxai.IntegratedGradients(cnn(), method="simpson"), E, r"method.*trapezoid"),
+    ("ig-unknown-baseline", lambda: tfxai.IntegratedGradients(cnn(), baseline="grey"), E, r"baseline.*'black'"),
+    ("ig-baseline-object", lambda: tfxai.IntegratedGradients(cnn(), baseline=object()), T, r"baseline"),
+    ("ig-baseline-nan", lambda: tfxai.IntegratedGradients(cnn(), baseline=np.nan), E, r"baseline.*NaN"),
+    ("ig-baseline-shape", lambda: tfxai.IntegratedGradients(cnn(), baseline=np.zeros((5, 5, 3)))(X), E, r"broadcast"),
+    ("ig-callable-baseline-nan (was: all-NaN maps)", lambda: tfxai.IntegratedGradients(cnn(), baseline=nan_baseline)(X), E, r"callable returned NaN"),
+    ("ig-callable-baseline-shape", lambda: tfxai.IntegratedGradients(cnn(), baseline=lambda x: x[:, :4])(X), E, r"callable returned shape"),
+    ("ig-samples-deterministic", lambda: tfxai.IntegratedGradients(cnn(), num_baseline_samples=2), E, r"random baselines"),
+    ("ig-delta-unseeded-random", lambda: tfxai.IntegratedGradients(cnn(), baseline="uniform", seed=None).convergence_delta(X, np.zeros_like(X)), E, r"seed"),
+    ("cam-unknown-layer", lambda: tfxai.GradCAM(cnn(), "conv3"), E, r"No layer named 'conv3'.*Did you mean"),
+    ("cam-dense-layer", lambda: tfxai.GradCAM(cnn(), "head"), E, r"4-D.*'head'"),
+    ("cam-layer-int", lambda: tfxai.GradCAM(cnn(), 3), T, r"layer name or a keras.layers.Layer"),
+    ("cam-foreign-layer", lambda: tfxai.GradCAM(cnn(), keras.layers.Conv2D(2, 3)), E, r"not part of model"),
+    ("cam-upsample-string", lambda: tfxai.GradCAM(cnn(), upsample="yes"), T, r"upsample"),
+    ("gradcam++-variant", lambda: tfxai.GradCAMPlusPlus(cnn(), variant="v2"), E, r"variant"),
+    ("scorecam-zero-channels", lambda: tfxai.ScoreCAM(cnn(), num_channels=0), E, r"num_channels"),
+    ("fullgrad-variant", lambda: tfxai.FullGrad(cnn(), variant="captum"), E, r"variant.*official"),
+    # ---- metrics
+    ("maps-rank", lambda: metrics.deletion(cnn(), X, X, num_steps=4), E, r"maps.*\(N, H, W\)"),
+    ("maps-count", lambda: metrics.deletion(cnn(), X, X[:1, ..., 0], num_steps=4), E, r"1 maps.*2 images"),
+    ("maps-nan", lambda: metrics.insertion(cnn(), X, np.full((2, 16, 16), np.nan), num_steps=4), E, r"maps.*NaN"),
+    ("maps-larger", lambda: metrics.deletion(cnn(), X, np.ones((2, 32, 32)), num_steps=4), E, r"larger than the images"),
+    ("maps-strings", lambda: metrics.deletion(cnn(), X, "gradcam", num_steps=4), T, r"maps"),
+    ("substrate-unknown", lambda: metrics.deletion(cnn(), X, X[..., 0], substrate="grey"), E, r"substrate.*'blur'"),
+    ("substrate-shape", lambda: metrics.deletion(cnn(), X, X[..., 0], substrate=np.zeros((5, 5))), E, r"substrate.*broadcast"),
+    ("substrate-bool", lambda: metrics.average_drop(cnn(), X, X[..., 0], substrate=True), T, r"substrate"),
+    ("auc-rule", lambda: metrics.deletion(cnn(), X, X[..., 0], auc="simpson"), E, r"auc"),
+    ("metric-steps-zero", lambda: metrics.deletion(cnn(), X, X[..., 0], num_steps=0), E, r"num_steps"),
+    ("metric-old-keyword", lambda: metrics.insertion(cnn(), X, X[..., 0], baseline="blur"), T, r"baseline"),
+    ("randomization-factory", lambda: metrics.cascading_randomization(cnn(), "GradCAM", X), T, r"explainer_factory"),
+    # ---- attacks and the tutorial functions
+    ("fgsm-targeted-without-targets", lambda: tfxai.fgsm(cnn(), X, epsilon=0.1, targeted=True), E, r"targeted attack needs `targets`"),
+    ("fgsm-negative-epsilon", lambda: tfxai.fgsm(cnn(), X, epsilon=-0.1), E, r"epsilon"),
+    ("fgsm-clip-reversed", lambda: tfxai.fgsm(cnn(), X, epsilon=0.1, clip=(1, 0)), E, r"clip"),
+    ("fgsm-clip-word", lambda: tfxai.fgsm(cnn(), X, epsilon=0.1, clip="model"), E, r"clip.*'auto'"),
+    ("pgd-zero-steps", lambda: tfxai.pgd(cnn(), X, epsilon=0.1, num_steps=0), E, r"num_steps"),
+    ("integral-of-one-gradient (was: NaN)", lambda: tut.integral_approximation(np.ones((1, 4, 4, 3))), E, r"at least 2 gradients"),
+    ("alphas-zero-steps", lambda: tut.alphas_for(0), E, r"m_steps"),
+    ("alphas-unknown-rule", lambda: tut.alphas_for(4, "simpson"), E, r"method"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_gives_a_clear_error(call, error, message):
+    with pytest.raises(error, match=message) as info:
+        call()
+    if "old-keyword" not in message and error in (E, T) and not isinstance(info.value, TfxaiError):
+        assert "positional" in str(info.value) or "baseline" in str(info.value)  # Python's own signature errors
+
+
+def test_the_table_is_large():
+    assert len(CASES) >= 60 and len({c[0] for c in CASES}) == len(CASES)
+
+
+WARNING_CASES = [
+    ("raw-pixel-model-given-unit-images", lambda: tfxai.GradCAM(raw_pixel_model())(X), r"scaled twice"),
+    ("unit-model-given-raw-pixels", lambda: tfxai.GradCAM(cnn())(X * 255), r"far outside the input range \(0\.0, 1\.0\)"),
+    ("preprocessed-images-on-an-assumed-range", lambda: tfxai.VanillaGradient(cnn())(X * 2 - 1), r"\[-?\d.*tfxai.adapt\(model, input_range"),
+    ("raw-pixel-model-given-huge-values", lambda: tfxai.GradCAM(raw_pixel_model())(X * 1e5), r"far outside.*\(0\.0, 255\.0\)"),
+    ("metric-images-outside", lambda: metrics.deletion(cnn(), X * 255, X[..., 0], num_steps=2), r"far outside"),
+    ("attack-images-outside", lambda: tfxai.fgsm(cnn(), X * 255, epsilon=1.0), r"far outside"),
+]
+
+
+@pytest.mark.parametrize("call, message", [c[1:] for c in WARNING_CASES], ids=[c[0] for c in WARNING_CASES])
+def test_suspicious_input_warns(call, message):
+    with pytest.warns(InputRangeWarning, match=message):
+        call()
