@@ -175,14 +175,18 @@ def big_folder(tmp_path_factory):
 
 
 def folder_model():
-    """A small CNN for 32x32 raw [0, 255] pixels (as the folder reader gives them)."""
-    return tfxai.adapt(models.small_cnn(input_shape=(32, 32, 3), num_classes=5, softmax=True), input_range=(0, 255))
+    """``(keras model, adapter)``: a small CNN for 32x32 raw [0, 255] pixels (as the folder reader gives them).
+
+    The adapter holds its model weakly: callers keep the Keras model alive.
+    """
+    keras_model = models.small_cnn(input_shape=(32, 32, 3), num_classes=5, softmax=True)
+    return keras_model, tfxai.adapt(keras_model, input_range=(0, 255))
 
 
 def test_explain_folder_streams_shards_and_resumes_after_an_interruption(big_folder, tmp_path, monkeypatch):
     from tfxai import streaming
 
-    model = folder_model()
+    keras_model, model = folder_model()
     explainers = {"vanilla": tfxai.VanillaGradient(model), "gradcam": tfxai.GradCAM(model)}
     kwargs = dict(explainers=explainers, batch_size=32, shard_size=64, progress=False)
     with pytest.warns(streaming.UnreadableImagesWarning, match="broken.png"):
@@ -198,7 +202,7 @@ def test_explain_folder_streams_shards_and_resumes_after_an_interruption(big_fol
     images = np.stack([models.center_crop(tf.io.decode_image((big_folder / n).read_bytes(), channels=3), 32, 32 / 0.875)
                        for n in full["files"][:6]])
     np.testing.assert_allclose(full["vanilla"][:6], explainers["vanilla"](images, full["targets"][:6]), rtol=1e-4, atol=1e-6)
-    np.testing.assert_array_equal(full["targets"][:6], np.argmax(model.model.predict(images, verbose=0), -1))
+    np.testing.assert_array_equal(full["targets"][:6], np.argmax(keras_model.predict(images, verbose=0), -1))
 
     # an interruption after 3 shards (a stray temporary file left behind), then the same call again
     original, calls = streaming._ShardBuffer._write, []
@@ -266,7 +270,8 @@ def _record_engines(monkeypatch):
 
 
 def test_compiled_steps_have_no_host_round_trips_and_jit_switch(monkeypatch, recwarn):
-    model = tfxai.adapt(models.small_cnn(softmax=True), input_range=(0, 1))
+    keras_model = models.small_cnn(softmax=True)
+    model = tfxai.adapt(keras_model, input_range=(0, 1))
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (5, 16, 16, 3)).astype("float32")
     dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(5, dtype=np.int32) % 5))
@@ -319,7 +324,8 @@ MIRRORED = textwrap.dedent(
     from tests import models
     from tests.test_scale import write_folder
 
-    model = tfxai.adapt(models.small_cnn(softmax=True), input_range=(0, 1))
+    keras_model = models.small_cnn(softmax=True)
+    model = tfxai.adapt(keras_model, input_range=(0, 1))
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (7, 16, 16, 3)).astype("float32")
     labels = rng.integers(0, 5, 7).astype("int32")
