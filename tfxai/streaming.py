@@ -290,33 +290,37 @@ class _FolderStep:
         self.seeds = {name: _seed(e) for name, e in explainers.items()}
         probabilities = S.probability_fn(adapter)
         dtype = adapter.dtype
-        fixed = targets
+        given = targets  # a class for every image, or None (predicted)
 
-        def replica(indices, images, seeds):
-            images = tf.cast(images, dtype)
-            n = tf.shape(images)[0]
-            if fixed is None:
-                chosen = S.predicted_classes(probabilities, images, 64)
-            else:
-                chosen = tf.fill([n], tf.constant(int(fixed), tf.int32))
-            target_probability = S.target_probability(probabilities, images, chosen, 64)
-            maps, bad = {}, tf.constant(0, tf.int32)
-            for name, explainer in explainers.items():
-                edtype = explainer.adapter.dtype
-                value = tf.cond(
-                    n > 0,
-                    lambda e=explainer, s=seeds[name]: tf.cast(e.explain_batch(tf.cast(images, edtype), chosen, s), tf.float32),
-                    lambda: tf.zeros(tf.shape(images)[:3], tf.float32),
-                )
-                maps[name] = value
-                bad += S.count_non_finite(value)
-            return {"index": indices, "targets": chosen, "probabilities": tf.cast(target_probability, tf.float32), "maps": maps}, bad
+        def make_replica(fixed: bool):
+            def replica(indices, images, seeds):
+                images = tf.cast(images, dtype)
+                n = tf.shape(images)[0]
+                if given is None:
+                    chosen = S.predicted_classes(probabilities, images, 64, fixed)
+                else:
+                    chosen = tf.fill([n], tf.constant(int(given), tf.int32))
+                target_probability = S.target_probability(probabilities, images, chosen, 64, fixed)
+                maps, bad = {}, tf.constant(0, tf.int32)
+                for name, explainer in explainers.items():
+                    edtype = explainer.adapter.dtype
+                    value = tf.cond(
+                        n > 0,
+                        lambda e=explainer, s=seeds[name], d=edtype: tf.cast(e.explain_batch(tf.cast(images, d), chosen, s), tf.float32),
+                        lambda: tf.zeros(tf.shape(images)[:3], tf.float32),
+                    )
+                    maps[name] = value
+                    bad += S.count_non_finite(value)
+                out = {"index": indices, "targets": chosen, "probabilities": tf.cast(target_probability, tf.float32), "maps": maps}
+                return out, bad
+
+            return replica
 
         index_spec, image_spec = spec
         seed_specs = {name: tf.TensorSpec([2], tf.int32) for name in explainers}
 
         def build(jit: bool):
-            body = tf.function(replica, jit_compile=True) if jit else replica
+            body = tf.function(make_replica(True), jit_compile=True) if jit else make_replica(False)
 
             def run(indices, images, seeds):
                 out, bad = strategy.run(body, args=(indices, images, seeds))

@@ -250,7 +250,7 @@ class _Engine:
             else:
                 dtype = S.probability_dtype(self.model)
                 replica = self._compile(
-                    lambda images, labels: S.predicted_classes(self.probabilities, tf.cast(images, dtype), self.metric_batch_size)
+                    lambda images, labels: S.predicted_classes(self.probabilities, tf.cast(images, dtype), self.metric_batch_size, self.jit_compile)
                 )
             self.functions["targets"] = tf.function(
                 lambda images, labels: self.strategy.run(replica, args=(images, labels)),
@@ -327,7 +327,7 @@ class _Engine:
                         if mode in metrics:
                             scores = S.curve_scores(
                                 self.probabilities, images, substrate, ranks, targets, self.steps, self.per_step,
-                                mode == "deletion", self.metric_batch_size,
+                                mode == "deletion", self.metric_batch_size, self.jit_compile,
                             )
                             values[mode] = S.curve_auc(scores, self.fractions, self.auc)
                             curves[mode] = tf.reduce_sum(tf.cast(scores, tf.float64), axis=0)
@@ -335,7 +335,8 @@ class _Engine:
                     values["ins_del"] = values["insertion"] - values["deletion"]
                 if "average_drop" in metrics or "increase_in_confidence" in metrics:
                     drop, increase = S.confidence_terms(
-                        self.probabilities, images, maps, targets, S.non_empty(self.confidence_substrate, images), self.metric_batch_size
+                        self.probabilities, images, maps, targets, S.non_empty(self.confidence_substrate, images), self.metric_batch_size,
+                        self.jit_compile,
                     )
                     if "average_drop" in metrics:
                         values["average_drop"] = 100.0 * drop
