@@ -525,9 +525,11 @@ def run_folder(args: argparse.Namespace) -> int:
         targets = int(adapter.runtime(1).targets([int(items[0]) if items[0].lstrip("-").isdigit() else items[0]], 1)[0])
     tf_preprocess = None
     if preprocess is not None:
-        tf_preprocess = lambda image: tf.numpy_function(  # noqa: E731 - keras.applications functions are NumPy-based
-            lambda x: np.asarray(preprocess(np.array(x, copy=True)), np.float32), [image], tf.float32, stateful=False
-        )
+        def tf_preprocess(image: tf.Tensor) -> tf.Tensor:  # keras.applications functions are NumPy-based
+            out = tf.numpy_function(
+                lambda x: np.asarray(preprocess(np.array(x, copy=True)), np.float32), [image], tf.float32, stateful=False
+            )
+            return tf.ensure_shape(out, image.shape)  # the data pipeline's static shape, for the compiled step
     from tfxai import _registry
 
     overrides = {"scorecam": {"num_channels": args.scorecam_channels}} if getattr(args, "scorecam_channels", None) else {}
