@@ -65,13 +65,13 @@ def main() -> None:
         ("VanillaGradient (ref.)", tfxai.VanillaGradient(model, batch_size=bs), "-", 1),
     ]
     slow = [
-        ("RISE", tfxai.RISE(model, **tfxai.RISE.quick_settings(True), seed=0, batch_size=bs), "256 masks", 4000 / 256),
+        ("RISE", tfxai.RISE(model, **tfxai.RISE.quick_settings(True), batch_size=bs), "256 masks", 4000 / 256),
         ("Occlusion", tfxai.Occlusion(model, **tfxai.Occlusion.quick_settings(True), batch_size=bs),
          "patch 32 / stride 32: 49", 169 / 49),
-        ("SquareGrad", tfxai.SquareGrad(model, **tfxai.SquareGrad.quick_settings(True), seed=0, batch_size=bs),
-         "10 samples", 5.0),
-        ("VarGrad", tfxai.VarGrad(model, **tfxai.VarGrad.quick_settings(True), seed=0, batch_size=bs),
-         "10 samples", 5.0),
+        ("SquareGrad", tfxai.SquareGrad(model, **tfxai.SquareGrad.quick_settings(True), batch_size=bs),
+         "10 samples", 50 / 10),
+        ("VarGrad", tfxai.VarGrad(model, **tfxai.VarGrad.quick_settings(True), batch_size=bs),
+         "10 samples", 50 / 10),
     ]
     rows = []
     for name, explainer, setting, _ in fast:

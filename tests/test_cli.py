@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,3 +138,26 @@ def test_command_line_faults_are_one_clear_line(tmp_path, capsys):
                      "--out", str(out), "--no-progress"]) == 2
     assert "Unknown class name 'tiger_kat' for model 'efficientnet_lite0'. Did you mean ['tiger_cat'" in capsys.readouterr().err
     keras.utils.clear_session()
+
+
+def test_explain_a_folder_streams_shards(tmp_path):
+    import tensorflow as tf
+
+    model = models.small_cnn((16, 16, 3), num_classes=3, softmax=True)
+    path = tmp_path / "small.keras"
+    model.save(path)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        pixels = tf.constant(rng.integers(0, 256, (20, 24, 3)).astype("uint8"))
+        tf.io.write_file(str(folder / f"p{i}.png"), tf.io.encode_png(pixels))
+    out = tmp_path / "maps"
+    assert cli.main(["explain", str(folder), "--model", str(path), "--preprocess", "unit", "--methods", "gradcam,vanilla",
+                     "--shard-size", "2", "--out", str(out), "--no-progress"]) == 0
+    from tfxai import streaming
+
+    result = streaming.load_all(out)
+    assert sorted(Path(f).name for f in result["files"]) == [f"p{i}.png" for i in range(5)]
+    assert result["gradcam"].shape == (5, 16, 16) and np.all(np.isfinite(result["vanilla"]))
+    assert len(list(out.glob("shard-*.npz"))) == 3

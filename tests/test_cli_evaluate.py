@@ -71,3 +71,19 @@ def test_main_dispatch_and_errors(setup, tmp_path, capsys):
     assert "Unknown method" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parse(["evaluate", "--model", str(path)])  # neither --images nor --tfds
+
+
+def test_strategy_options_give_the_same_table(setup, tmp_path, capsys):
+    """--strategy mirrored (the local devices: here one CPU) writes the table of --strategy none."""
+    _, path, folder = setup
+    common = ["evaluate", "--model", str(path), "--images", str(folder), "--methods", "vanilla", "--num-steps", "4",
+              "--batch-size", "2", "--no-progress"]
+    assert cli_evaluate.run(parse(common + ["--out", str(tmp_path / "none")])) == 0
+    assert cli_evaluate.run(parse(common + ["--strategy", "mirrored", "--jit-compile", "--out", str(tmp_path / "m")])) == 0
+    out = capsys.readouterr().out
+    assert out.count("worker 0 of 1: 3 images") == 2
+    a, b = (list(csv.DictReader(open(tmp_path / name / "results.csv")))[0] for name in ("none", "m"))
+    for key in ("insertion", "deletion", "average_drop", "increase_in_confidence"):
+        np.testing.assert_allclose(float(b[key]), float(a[key]), rtol=1e-4)
+    with pytest.raises(SystemExit):
+        parse(common + ["--strategy", "tpu"])

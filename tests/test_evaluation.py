@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -216,49 +212,4 @@ def test_figures():
     assert len(grid.axes) == 2 * (2 + 2)
 
 
-MIRRORED = textwrap.dedent(
-    """
-    import json, sys
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import numpy as np, tfxai
-    from tfxai import evaluation
-    from tests import models
-    model = models.small_cnn(softmax=True)
-    rng = np.random.default_rng(0)
-    images = rng.uniform(0, 1, (6, 16, 16, 3)).astype("float32")
-    labels = rng.integers(0, 5, 6).astype("int32")
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    explainers = {"Vanilla": tfxai.VanillaGradient(model), "IxG": tfxai.InputXGradient(model)}
-    kwargs = dict(num_steps=4, batch_size=4, progress=False)
-    single = evaluation.evaluate(model, explainers, dataset, **kwargs)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    mirrored = evaluation.evaluate(model, explainers, dataset, strategy=strategy, **kwargs)
-    print("RESULT" + json.dumps({
-        "replicas": strategy.num_replicas_in_sync,
-        "single": {k: v.means for k, v in single.methods.items()},
-        "mirrored": {k: v.means for k, v in mirrored.methods.items()},
-        "counts": [v.num_images for v in mirrored.methods.values()],
-        "curves": [single.methods["IxG"].curves["deletion"], mirrored.methods["IxG"].curves["deletion"]],
-    }))
-    """
-)
-
-
-@pytest.mark.slow
-def test_mirrored_strategy_on_two_logical_cpus_gives_the_same_table():
-    done = subprocess.run(
-        [sys.executable, "-c", MIRRORED], cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
-    assert lines, done.stderr[-3000:]
-    data = json.loads(lines[0][len("RESULT"):])
-    assert data["replicas"] == 2
-    assert data["counts"] == [6, 6]
-    for name, means in data["single"].items():
-        assert set(means) == set(data["mirrored"][name])
-        for key, value in means.items():
-            np.testing.assert_allclose(data["mirrored"][name][key], value, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(data["curves"][0], data["curves"][1], rtol=1e-5)
+# MirroredStrategy over two logical CPUs: tests/test_scale.py (strategy.run, same table, per-image order).

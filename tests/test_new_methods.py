@@ -283,7 +283,7 @@ def test_registered_squaregrad_and_vargrad_are_noise_tunnels_over_the_vanilla_gr
     np.testing.assert_allclose(square(images, targets), squares.max(axis=-1), **TIGHT)
     np.testing.assert_allclose(var(images, targets), variance.max(axis=-1), **TIGHT)
     built = _registry.build("vargrad", cnn64, quick=True, seed=2)
-    assert built.num_samples == 10 and built.kind == "vargrad"
+    assert built.num_samples == 10 and built.kind == "vargrad" and built.seed == 2
 
 
 def test_noise_tunnel_wraps_other_attribution_methods_and_refuses_cams():
@@ -321,6 +321,26 @@ def test_road_imputation_solves_the_authors_linear_system(float64):
     window = imputed.numpy()[1, y - 1 : y + 2, x - 1 : x + 2]
     weights = np.array([[1, 2, 1], [2, 0, 2], [1, 2, 1]]) / 12
     np.testing.assert_allclose(imputed.numpy()[1, y, x], (weights[..., None] * window).sum((0, 1)), **TIGHT)
+
+
+def test_road_multigrid_preconditioner_converges_to_the_same_solution_in_far_fewer_iterations(float64):
+    import sys
+
+    solver = sys.modules["tfxai.metrics.road"]
+    rng = np.random.default_rng(1)
+    images = tf.constant(rng.uniform(size=(2, 48, 40, 3)))
+    yy, xx = np.mgrid[:48, :40]
+    blob = np.exp(-((yy - 20) ** 2 + (xx - 25) ** 2) / 200.0)
+    removed = np.stack([blob > 0.3, blob < 0.7])  # a compact hole; most of the image
+    hole = tf.constant(removed[..., None], tf.float64)
+    results = {pre: solver.conjugate_gradients(images, hole, tf.zeros_like(images), 1e-12, 2000, pre)
+               for pre in ("multigrid", "jacobi")}
+    (xm, rm, im), (xj, rj, ij) = results["multigrid"], results["jacobi"]
+    assert rm.numpy().max() < 1e-11 and rj.numpy().max() < 1e-11
+    np.testing.assert_allclose(xm, xj, rtol=1e-9, atol=1e-10)
+    assert int(im) * 3 < int(ij)
+    a, b, _ = ref.road_system(images.numpy()[1], removed[1])
+    assert np.abs(a @ xm.numpy()[1][removed[1]] - b).max() < 1e-10
 
 
 def test_road_curves_match_reference_without_noise(cnn64):
@@ -425,3 +445,12 @@ def test_contract_of_new_methods(name, contract_model):
         other = NEW_FACTORIES[name](model, 64)
         other.seed = 999
         assert not np.allclose(other(images, targets).numpy(), maps)
+
+
+def test_noise_tunnel_smoothgrad_is_tfxai_smoothgrad(cnn64):
+    """Same noise draws (stateless, draw k from (seed, k)), same sigma, same statistic and channel reduction."""
+    images, targets = _images(2), np.array([4, 0])
+    tunnel = NoiseTunnel(tfxai.VanillaGradient(cnn64), kind="smoothgrad", num_samples=5, noise_scale=0.1, seed=3)
+    smooth = tfxai.SmoothGrad(cnn64, num_samples=5, noise_scale=0.1, seed=3)
+    np.testing.assert_allclose(tunnel(images, targets), smooth(images, targets), **TIGHT)
+    np.testing.assert_allclose(tunnel.attributions(images, targets), smooth.attributions(images, targets), **TIGHT)

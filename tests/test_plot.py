@@ -86,8 +86,14 @@ def test_overlay_errors_name_the_argument():
 def test_method_grid_shape_and_titles():
     images = RNG.uniform(0, 255, (3, 16, 16, 3))
     maps = {"Grad-CAM": RNG.uniform(size=(3, 4, 4)), "IxG": RNG.normal(size=(3, 16, 16))}
-    figure = plot.method_grid(images, maps, labels=["tabby 91%", "dog 50%", "car 12%"], signed=["IxG"])
+    figure = plot.method_grid(images, maps, labels=["tabby 91%", "dog 50%", "car 12%"], signed=["IxG"], colorbar=False)
     assert len(figure.axes) == 3 * 3
+    with_bars = plot.method_grid(images, maps, signed=["IxG"])
+    assert len(with_bars.axes) == 3 * 3 + 3 * 2  # one colour bar per map
+    bars = with_bars.axes[9:]
+    signed_bar = bars[1]  # the IxG bar of the first image: symmetric around 0 (diverging scale)
+    low, high = signed_bar.get_ylim()
+    assert low == pytest.approx(-high) and high > 0
     titles = [ax.get_title() for ax in figure.axes]
     assert titles[:3] == ["tabby 91%", "Grad-CAM", "IxG"]
     assert titles[3] == "dog 50%" and titles[6] == "car 12%"

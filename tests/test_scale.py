@@ -175,14 +175,18 @@ def big_folder(tmp_path_factory):
 
 
 def folder_model():
-    """A small CNN for 32x32 raw [0, 255] pixels (as the folder reader gives them)."""
-    return tfxai.adapt(models.small_cnn(input_shape=(32, 32, 3), num_classes=5, softmax=True), input_range=(0, 255))
+    """``(keras model, adapter)``: a small CNN for 32x32 raw [0, 255] pixels (as the folder reader gives them).
+
+    The adapter holds its model weakly: callers keep the Keras model alive.
+    """
+    keras_model = models.small_cnn(input_shape=(32, 32, 3), num_classes=5, softmax=True)
+    return keras_model, tfxai.adapt(keras_model, input_range=(0, 255))
 
 
 def test_explain_folder_streams_shards_and_resumes_after_an_interruption(big_folder, tmp_path, monkeypatch):
     from tfxai import streaming
 
-    model = folder_model()
+    keras_model, model = folder_model()
     explainers = {"vanilla": tfxai.VanillaGradient(model), "gradcam": tfxai.GradCAM(model)}
     kwargs = dict(explainers=explainers, batch_size=32, shard_size=64, progress=False)
     with pytest.warns(streaming.UnreadableImagesWarning, match="broken.png"):
@@ -198,7 +202,7 @@ def test_explain_folder_streams_shards_and_resumes_after_an_interruption(big_fol
     images = np.stack([models.center_crop(tf.io.decode_image((big_folder / n).read_bytes(), channels=3), 32, 32 / 0.875)
                        for n in full["files"][:6]])
     np.testing.assert_allclose(full["vanilla"][:6], explainers["vanilla"](images, full["targets"][:6]), rtol=1e-4, atol=1e-6)
-    np.testing.assert_array_equal(full["targets"][:6], np.argmax(model.model.predict(images, verbose=0), -1))
+    np.testing.assert_array_equal(full["targets"][:6], np.argmax(keras_model.predict(images, verbose=0), -1))
 
     # an interruption after 3 shards (a stray temporary file left behind), then the same call again
     original, calls = streaming._ShardBuffer._write, []
@@ -230,3 +234,167 @@ def test_explain_folder_streams_shards_and_resumes_after_an_interruption(big_fol
         streaming.explain_folder(model, big_folder, tmp_path / "resumed", **{**kwargs, "shard_size": 100})
     with pytest.raises(InvalidInputError, match="broken.png"):
         streaming.explain_folder(model, big_folder, tmp_path / "strict", **kwargs, on_error="raise")
+
+
+def test_explain_folder_command_line_entry(big_folder, tmp_path, capsys):
+    """run_folder(args) with the `explain` parser's arguments (cli.py dispatches a folder argument here)."""
+    from tfxai import cli, streaming
+
+    model = models.small_cnn(input_shape=(32, 32, 3), num_classes=5, softmax=True)
+    model.save(tmp_path / "m.keras")
+    small = tmp_path / "few"
+    write_folder(small, 5, size=32, labels=False)
+    args = cli.build_parser().parse_args(["explain", str(small), "--model", str(tmp_path / "m.keras"), "--methods",
+                                          "vanilla,gradcam", "--out", str(tmp_path / "maps"), "--no-progress"])
+    args.shard_size = 2
+    assert streaming.run_folder(args) == 0
+    assert "worker 0 of 1: 5 images, 3 shard(s) written" in capsys.readouterr().out
+    data = streaming.load_all(tmp_path / "maps")
+    assert data["files"].tolist() == sorted(p.name for p in small.iterdir())
+    assert data["gradcam"].shape == (5, 32, 32) and data["probabilities"].min() > 0
+
+
+# ----------------------------------------------------------------------------- GPU readiness
+def _record_engines(monkeypatch):
+    from tfxai.evaluation import runner
+
+    engines = []
+
+    class Recorded(runner._Engine):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            engines.append(self)
+
+    monkeypatch.setattr(runner, "_Engine", Recorded)
+    return engines
+
+
+def test_compiled_steps_have_no_host_round_trips_and_jit_switch(monkeypatch, recwarn):
+    keras_model = models.small_cnn(softmax=True)
+    model = tfxai.adapt(keras_model, input_range=(0, 1))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (5, 16, 16, 3)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.arange(5, dtype=np.int32) % 5))
+    explainers = {"Vanilla": tfxai.VanillaGradient(model), "T-Grad": tfxai.TGrad(model)}
+    engines = _record_engines(monkeypatch)
+    kwargs = dict(num_steps=4, batch_size=4, progress=False, keep_per_image=True)
+    plain = evaluation.evaluate(model, explainers, dataset, **kwargs)
+    (engine,) = engines
+    assert set(engine.functions) == {"targets", ("explain", "Vanilla"), ("score", "Vanilla"), ("explain", "T-Grad"), ("score", "T-Grad")}
+    for key, function in engine.functions.items():
+        concrete = function.get_concrete_function()
+        ops = distribute.graph_ops(concrete)
+        bodies = {fn for fn, _, _ in ops if fn != "<main>"}
+        assert bodies, f"{key}: the replica function and its loop bodies live in the function library"
+        assert distribute.host_round_trips(concrete) == [], key
+        assert function.experimental_get_tracing_count() == 1, key  # one trace for batches of 4 and 1
+    score_ops = {op for _, op, _ in distribute.graph_ops(engine.functions[("score", "Vanilla")].get_concrete_function())}
+    assert {"While", "Conv2D"} <= score_ops or {"StatelessWhile", "Conv2D"} <= score_ops  # model calls inside loop bodies
+
+    @tf.function
+    def leaky(x):  # the check finds a Python callback inside a while-loop body
+        def body(i, y):
+            return i + 1, tf.ensure_shape(tf.py_function(lambda v: v * 2, [y], tf.float32), [])
+
+        return tf.while_loop(lambda i, y: i < 2, body, (0, x))
+
+    assert [op for _, op, _ in distribute.host_round_trips(leaky.get_concrete_function(tf.TensorSpec([], tf.float32)))] == ["EagerPyFunc"]
+
+    jit = evaluation.evaluate(model, explainers, dataset, jit_compile=True, **kwargs)
+    assert jit.settings["jit_compile"] is True
+    for name in explainers:
+        for key, value in plain.methods[name].means.items():
+            np.testing.assert_allclose(jit.methods[name].means[key], value, rtol=1e-4, atol=1e-6, err_msg=f"{name} {key}")
+        np.testing.assert_allclose(jit.methods[name].per_image["deletion"], plain.methods[name].per_image["deletion"], rtol=1e-4, atol=1e-6)
+    for _, function in engines[-1].functions.items():
+        assert distribute.host_round_trips(function.get_concrete_function()) == []
+
+
+# ----------------------------------------------------------------------------- two logical devices
+MIRRORED = textwrap.dedent(
+    """
+    import json, sys, tempfile, warnings
+    from pathlib import Path
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import numpy as np, tfxai
+    from tfxai import distribute, evaluation, streaming
+    from tfxai.evaluation import runner
+    from tests import models
+    from tests.test_scale import write_folder
+
+    keras_model = models.small_cnn(softmax=True)
+    model = tfxai.adapt(keras_model, input_range=(0, 1))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 1, (7, 16, 16, 3)).astype("float32")
+    labels = rng.integers(0, 5, 7).astype("int32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+
+    class Counting(tfxai.GradCAM):
+        replicas = []
+        def explain_batch(self, images, targets, seed):
+            context = tf.distribute.get_replica_context()
+            rid = None if context is None else context.replica_id_in_sync_group
+            Counting.replicas.append(int(tf.get_static_value(rid)) if tf.is_tensor(rid) else rid)
+            return super().explain_batch(images, targets, seed)
+
+    engines = []
+    class Recorded(runner._Engine):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            engines.append(self)
+    runner._Engine = Recorded
+
+    explainers = {"Grad-CAM": Counting(model), "IxG": tfxai.InputXGradient(model)}
+    kwargs = dict(num_steps=4, batch_size=4, progress=False, keep_per_image=True)
+    single = evaluation.evaluate(model, explainers, dataset, **kwargs)
+    traced_single = list(Counting.replicas)
+    Counting.replicas.clear()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    mirrored = evaluation.evaluate(model, explainers, dataset, strategy=strategy, **kwargs)
+    explain = engines[-1].functions[("explain", "Grad-CAM")].get_concrete_function()
+    devices = sorted({node.device for node in explain.graph.as_graph_def().node if node.op == "StatefulPartitionedCall" or "replica" in node.name})
+
+    folder = Path(tempfile.mkdtemp())
+    write_folder(folder / "images", 30, size=16, labels=False)
+    fex = {"gradcam": tfxai.GradCAM(model), "vanilla": tfxai.VanillaGradient(model)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        streaming.explain_folder(model, folder / "images", folder / "one", explainers=fex, batch_size=4, shard_size=8, progress=False)
+        streaming.explain_folder(model, folder / "images", folder / "two", explainers=fex, batch_size=4, shard_size=8, progress=False, strategy=strategy)
+    one, two = streaming.load_all(folder / "one"), streaming.load_all(folder / "two")
+    print("RESULT" + json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "traced_single": traced_single, "traced_mirrored": sorted(Counting.replicas),
+        "devices": devices,
+        "single": {k: v.means for k, v in single.methods.items()},
+        "mirrored": {k: v.means for k, v in mirrored.methods.items()},
+        "per_image": [single.methods["IxG"].per_image["deletion"], mirrored.methods["IxG"].per_image["deletion"]],
+        "counts": [v.num_images for v in mirrored.methods.values()],
+        "settings": mirrored.settings,
+        "folder_files": [one["files"].tolist(), two["files"].tolist()],
+        "folder_max_diff": max(float(np.abs(one[m] - two[m]).max()) for m in fex),
+        "folder_targets_equal": bool((one["targets"] == two["targets"]).all()),
+    }))
+    """
+)
+
+
+def test_mirrored_strategy_runs_every_replica_through_strategy_run():
+    done = subprocess.run([sys.executable, "-c", MIRRORED], cwd=ROOT, capture_output=True, text=True, timeout=400, env=ENV)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+    assert lines, done.stderr[-4000:]
+    data = json.loads(lines[0][len("RESULT"):])
+    assert data["replicas"] == 2 and data["counts"] == [7, 7]
+    # strategy.run traced the explainer's body once per replica (replica ids 0 and 1), once in the default context
+    assert data["traced_mirrored"] == [0, 1] and data["traced_single"] == [0]
+    assert any("CPU:1" in d for d in data["devices"]), data["devices"]  # replica 1's ops are pinned to the second device
+    for name, means in data["single"].items():
+        assert set(means) == set(data["mirrored"][name])
+        for key, value in means.items():
+            np.testing.assert_allclose(data["mirrored"][name][key], value, rtol=1e-5, atol=1e-7, err_msg=f"{name} {key}")
+    np.testing.assert_allclose(data["per_image"][1], data["per_image"][0], rtol=1e-5, atol=1e-7)  # dataset order kept
+    assert data["settings"]["strategy"] == "mirrored" and data["settings"]["replicas"] == 2
+    assert data["folder_files"][0] == data["folder_files"][1] and len(data["folder_files"][0]) == 30
+    assert data["folder_targets_equal"] and data["folder_max_diff"] < 1e-5

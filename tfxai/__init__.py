@@ -12,6 +12,29 @@ or its adapter. See the README for the conventions.
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+def _start_tensorflow_quietly() -> None:
+    """For the command line only: load TensorFlow with its C++ start-up logs (CUDA probing, oneDNN notes)
+    sent to /dev/null. They are printed before absl logging starts, so no environment variable hides them.
+    Python errors are raised after stderr is restored; a library import leaves the user's terminal alone."""
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved, devnull = _os.dup(2), _os.open(_os.devnull, _os.O_WRONLY)
+    _os.dup2(devnull, 2)
+    try:
+        import tensorflow as _tf
+
+        _tf.constant(0) + 0  # the first op logs too
+    finally:
+        _os.dup2(saved, 2)
+        _os.close(saved)
+        _os.close(devnull)
+
+
+if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "tfxai":
+    _start_tensorflow_quietly()  # `python -m tfxai` / the `tfxai` script
+
 import keras as _keras
 
 if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment guard

@@ -49,7 +49,11 @@ from tfxai.errors import InvalidInputError, TfxaiError
 
 # --------------------------------------------------------------------------- explain
 def explain(args: argparse.Namespace, progress: Callable[[str], None]) -> dict:
-    """The ``explain`` subcommand (see the module docstring)."""
+    """The ``explain`` subcommand (see the module docstring); one folder is streamed (:mod:`tfxai.streaming`)."""
+    if len(args.images) == 1 and Path(args.images[0]).is_dir():
+        from tfxai import streaming  # before anything touches TensorFlow: a multi-worker strategy comes first
+
+        return streaming.run_folder(args)
     import tensorflow as tf
     from tqdm.auto import tqdm
 
@@ -138,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     ex = sub.add_parser("explain", help="explain photos with chosen methods; writes grid.png, maps.npz, predictions.txt")
-    ex.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, BMP, GIF)")
+    ex.add_argument("images", nargs="+", metavar="IMAGE",
+                    help="image files (JPEG, PNG, BMP, GIF), or one folder (streamed to sharded .npz files)")
     ex.add_argument("--model", required=True, help="a keras.applications name (e.g. MobileNetV2) or a saved .keras file")
     ex.add_argument("--weights", default="imagenet", help="weights for keras.applications models: imagenet (default), none, or a path")
     ex.add_argument("--methods", default="default", help=methods_help())
@@ -157,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--scorecam-channels", type=positive_int, default=None, metavar="K",
                     help="Score-CAM channel budget: the K channels with the largest spread per image (default: all)")
     ex.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    from tfxai import streaming
+
+    streaming.add_folder_arguments(ex)
 
     demo = sub.add_parser("demo", help="offline demo: toy shapes, a small CNN trained in seconds, every method")
     demo.add_argument("--out", default="tfxai-demo", help="output folder (default: ./tfxai-demo)")

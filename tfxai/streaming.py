@@ -290,41 +290,64 @@ class _FolderStep:
         self.seeds = {name: _seed(e) for name, e in explainers.items()}
         probabilities = S.probability_fn(adapter)
         dtype = adapter.dtype
-        fixed = targets
+        given = targets  # a class for every image, or None (predicted)
 
-        def replica(indices, images, seeds):
-            images = tf.cast(images, dtype)
-            n = tf.shape(images)[0]
-            if fixed is None:
-                chosen = S.predicted_classes(probabilities, images, 64)
-            else:
-                chosen = tf.fill([n], tf.constant(int(fixed), tf.int32))
-            target_probability = S.target_probability(probabilities, images, chosen, 64)
-            maps, bad = {}, tf.constant(0, tf.int32)
-            for name, explainer in explainers.items():
-                edtype = explainer.adapter.dtype
-                value = tf.cond(
-                    n > 0,
-                    lambda e=explainer, s=seeds[name]: tf.cast(e.explain_batch(tf.cast(images, edtype), chosen, s), tf.float32),
-                    lambda: tf.zeros(tf.shape(images)[:3], tf.float32),
-                )
-                maps[name] = value
-                bad += S.count_non_finite(value)
-            return {"index": indices, "targets": chosen, "probabilities": tf.cast(target_probability, tf.float32), "maps": maps}, bad
+        def make_replica(fixed: bool):
+            def replica(indices, images, seeds):
+                images = tf.cast(images, dtype)
+                n = tf.shape(images)[0]
+                if given is None:
+                    chosen = S.predicted_classes(probabilities, images, 64, fixed)
+                else:
+                    chosen = tf.fill([n], tf.constant(int(given), tf.int32))
+                target_probability = S.target_probability(probabilities, images, chosen, 64, fixed)
+                maps, bad = {}, tf.constant(0, tf.int32)
+                for name, explainer in explainers.items():
+                    edtype = explainer.adapter.dtype
+                    value = tf.cond(
+                        n > 0,
+                        lambda e=explainer, s=seeds[name], d=edtype: tf.cast(e.explain_batch(tf.cast(images, d), chosen, s), tf.float32),
+                        lambda: tf.zeros(tf.shape(images)[:3], tf.float32),
+                    )
+                    maps[name] = value
+                    bad += S.count_non_finite(value)
+                out = {"index": indices, "targets": chosen, "probabilities": tf.cast(target_probability, tf.float32), "maps": maps}
+                return out, bad
 
-        if jit_compile:
-            replica = tf.function(replica, jit_compile=True)
+            return replica
+
         index_spec, image_spec = spec
         seed_specs = {name: tf.TensorSpec([2], tf.int32) for name in explainers}
 
-        def run(indices, images, seeds):
-            out, bad = strategy.run(replica, args=(indices, images, seeds))
-            return out, strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None)
+        def build(jit: bool):
+            body = tf.function(make_replica(True), jit_compile=True) if jit else make_replica(False)
 
-        self.function = tf.function(run, input_signature=[index_spec, image_spec, seed_specs])
+            def run(indices, images, seeds):
+                out, bad = strategy.run(body, args=(indices, images, seeds))
+                return out, strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None)
+
+            return tf.function(run, input_signature=[index_spec, image_spec, seed_specs])
+
+        self.build, self.jit = build, bool(jit_compile)
+        self.function = build(self.jit)
 
     def __call__(self, indices, images) -> dict:
-        out, bad = self.function(indices, images, {name: seed() for name, seed in self.seeds.items()})
+        seeds = {name: seed() for name, seed in self.seeds.items()}
+        try:
+            out, bad = self.function(indices, images, seeds)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+            if not self.jit:
+                raise
+            self.jit = False  # XLA needs static shapes: an explainer body with data-dependent loop sizes
+            self.function = self.build(False)
+            lines = [line.strip() for line in str(error).splitlines() if "compile-time" in line or "XLA" in line]
+            warnings.warn(
+                f"jit_compile: XLA cannot compile this step ({(lines or [type(error).__name__])[0][:200]}); it runs "
+                "without XLA.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            out, bad = self.function(indices, images, seeds)
         if int(bad):
             raise NonFiniteResultError(f"{int(bad)} map(s) of this batch hold NaN or infinite values; check the inputs and settings.")
         local = lambda value: np.concatenate([np.asarray(v) for v in distribute.local_results(self.strategy, value)])  # noqa: E731
@@ -502,9 +525,11 @@ def run_folder(args: argparse.Namespace) -> int:
         targets = int(adapter.runtime(1).targets([int(items[0]) if items[0].lstrip("-").isdigit() else items[0]], 1)[0])
     tf_preprocess = None
     if preprocess is not None:
-        tf_preprocess = lambda image: tf.numpy_function(  # noqa: E731 - keras.applications functions are NumPy-based
-            lambda x: np.asarray(preprocess(np.array(x, copy=True)), np.float32), [image], tf.float32, stateful=False
-        )
+        def tf_preprocess(image: tf.Tensor) -> tf.Tensor:  # keras.applications functions are NumPy-based
+            out = tf.numpy_function(
+                lambda x: np.asarray(preprocess(np.array(x, copy=True)), np.float32), [image], tf.float32, stateful=False
+            )
+            return tf.ensure_shape(out, image.shape)  # the data pipeline's static shape, for the compiled step
     from tfxai import _registry
 
     overrides = {"scorecam": {"num_channels": args.scorecam_channels}} if getattr(args, "scorecam_channels", None) else {}

@@ -2,6 +2,10 @@
 
     results = tfxai.evaluation.evaluate(model, {"Grad-CAM": tfxai.GradCAM(model)}, dataset)
     results.save("out/")   # results.csv, results.md, results.json, curves.png, speed.png
+
+Every step runs through ``strategy.run`` (pass ``strategy=tf.distribute.MirroredStrategy()``
+for every local GPU, or a ``MultiWorkerMirroredStrategy`` on every worker); the
+in-graph metric cores are in :mod:`tfxai.evaluation.steps`.
 """
 
 from tfxai.evaluation.data import center_crop, image_folder, preprocessed, read_labels, tfds_dataset

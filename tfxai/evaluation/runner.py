@@ -27,6 +27,7 @@ every worker ends with the same global results.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Iterable
 
 import numpy as np
@@ -212,6 +213,7 @@ class _Engine:
         self.jit_compile = bool(jit_compile)
         self.probabilities = S.probability_fn(model)
         self.functions: dict = {}
+        self.no_xla: set = set()
         # one trace per function: the distributed dataset's specs (batch axis unknown) as input signatures
         self.index_spec, self.image_spec, self.label_spec = spec
         self.target_spec = _like(self.label_spec, lambda c: c)  # the targets step's output
@@ -235,8 +237,9 @@ class _Engine:
             if check is not None:
                 check(tf.cast(sample, explainer.adapter.dtype))
 
-    def _compile(self, fn):
-        return tf.function(fn, jit_compile=True) if self.jit_compile else fn
+    def _compile(self, fn, jit: bool | None = None):
+        jit = self.jit_compile if jit is None else jit
+        return tf.function(fn, jit_compile=True) if jit else fn
 
     # ------------------------------------------------------------------ steps
     def targets(self, images: Any, labels: Any) -> Any:
@@ -247,7 +250,7 @@ class _Engine:
             else:
                 dtype = S.probability_dtype(self.model)
                 replica = self._compile(
-                    lambda images, labels: S.predicted_classes(self.probabilities, tf.cast(images, dtype), self.metric_batch_size)
+                    lambda images, labels: S.predicted_classes(self.probabilities, tf.cast(images, dtype), self.metric_batch_size, self.jit_compile)
                 )
             self.functions["targets"] = tf.function(
                 lambda images, labels: self.strategy.run(replica, args=(images, labels)),
@@ -258,6 +261,7 @@ class _Engine:
     def explain_function(self, name: str):
         """The compiled explain step of method `name`: per-replica maps and the global count of bad maps."""
         key = ("explain", name)
+        jit = self.jit_compile and name not in self.no_xla
         if key not in self.functions:
             explainer = self.explainers[name]
             dtype = explainer.adapter.dtype
@@ -272,7 +276,7 @@ class _Engine:
                 )
                 return maps, S.count_non_finite(maps)
 
-            replica = self._compile(replica)
+            replica = self._compile(replica, jit)
 
             def step(images, targets, seed):
                 maps, bad = self.strategy.run(replica, args=(images, targets, seed))
@@ -284,7 +288,21 @@ class _Engine:
         return self.functions[key]
 
     def explain(self, name: str, images: Any, targets: Any) -> Any:
-        maps, bad = self.explain_function(name)(images, targets, self.seeds[name]())
+        try:
+            maps, bad = self.explain_function(name)(images, targets, self.seeds[name]())
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+            if not self.jit_compile or name in self.no_xla:
+                raise
+            # XLA needs static shapes; a body with data-dependent loop sizes runs as an ordinary graph instead
+            self.no_xla.add(name)
+            self.functions.pop(("explain", name), None)
+            warnings.warn(
+                f"jit_compile: XLA cannot compile the explanation step of {name} ({_first_line(error)}); "
+                "it runs without XLA (the metric steps stay compiled).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            maps, bad = self.explain_function(name)(images, targets, self.seeds[name]())
         if int(bad):  # blocks until every replica is done: the timed section ends here
             raise NonFiniteResultError(
                 f"{name} gave NaN or infinite maps for {int(bad)} image(s) of this batch; check the inputs and the "
@@ -299,18 +317,17 @@ class _Engine:
             dtype = S.probability_dtype(self.model)
             metrics = self.metrics
 
-            def replica(indices, images, maps, targets):
-                images = tf.cast(images, dtype)
-                maps = tf.cast(maps, dtype)
+            curves_needed = "insertion" in metrics or "deletion" in metrics
+
+            def core(indices, images, maps, ranks, targets):
                 values, curves = {}, {}
-                if "insertion" in metrics or "deletion" in metrics:
+                if curves_needed:
                     substrate = S.non_empty(self.substrate, images)
-                    ranks = perturbation.pixel_ranks(maps)
                     for mode in ("insertion", "deletion"):
                         if mode in metrics:
                             scores = S.curve_scores(
                                 self.probabilities, images, substrate, ranks, targets, self.steps, self.per_step,
-                                mode == "deletion", self.metric_batch_size,
+                                mode == "deletion", self.metric_batch_size, self.jit_compile,
                             )
                             values[mode] = S.curve_auc(scores, self.fractions, self.auc)
                             curves[mode] = tf.reduce_sum(tf.cast(scores, tf.float64), axis=0)
@@ -318,7 +335,8 @@ class _Engine:
                     values["ins_del"] = values["insertion"] - values["deletion"]
                 if "average_drop" in metrics or "increase_in_confidence" in metrics:
                     drop, increase = S.confidence_terms(
-                        self.probabilities, images, maps, targets, S.non_empty(self.confidence_substrate, images), self.metric_batch_size
+                        self.probabilities, images, maps, targets, S.non_empty(self.confidence_substrate, images), self.metric_batch_size,
+                        self.jit_compile,
                     )
                     if "average_drop" in metrics:
                         values["average_drop"] = 100.0 * drop
@@ -333,7 +351,14 @@ class _Engine:
                 per_image = {"index": tf.cast(indices, tf.int64), **values} if self.keep_per_image else None
                 return out, per_image
 
-            replica = self._compile(replica)
+            core = self._compile(core)
+
+            def replica(indices, images, maps, targets):
+                images = tf.cast(images, dtype)
+                maps = tf.cast(maps, dtype)
+                # the stable ranking stays outside XLA, whose sort does not keep tied pixels in row-major order
+                ranks = perturbation.pixel_ranks(maps) if curves_needed else tf.zeros([0, 0], tf.int32)
+                return core(indices, images, maps, ranks, targets)
 
             def step(indices, images, maps, targets):
                 out, per_image = self.strategy.run(replica, args=(indices, images, maps, targets))
@@ -357,6 +382,11 @@ class _Engine:
             count=int(reduced["count"]), sums=reduced["sums"], squares=reduced["squares"],
             curves=reduced["curves"], per_image=per_image,
         )
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return next((line for line in lines if "compile-time" in line or "XLA" in line), lines[0] if lines else "")[:200]
 
 
 def _like(spec: Any, fn: Any) -> Any:

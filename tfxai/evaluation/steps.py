@@ -84,26 +84,36 @@ def chunked_rows(
     width: int,
     batch_size: int,
     dtype: tf.DType,
+    fixed: bool = False,
 ) -> tf.Tensor:
-    """``(N, width)`` sums of ``row_fn(image_index, k) -> (batch_size, width)`` over rows ``(i, k)``.
+    """``(N, width)`` sums of ``row_fn(image_index, k) -> (R, width)`` over rows ``(i, k)``, ``R <= batch_size``.
 
-    Every call of `row_fn` sees exactly `batch_size` rows (fixed shapes); rows
-    past the end repeat the last row and are masked out.
+    With `fixed` (for XLA, which needs static shapes) every call of `row_fn`
+    sees exactly `batch_size` rows: rows past the end repeat the last row and
+    are masked out. Otherwise the last chunk is just shorter (no wasted rows).
     """
     num_images = tf.cast(num_images, tf.int32)
     total = num_images * rows_per_image
     last = tf.maximum(total - 1, 0)
 
-    def body(start: tf.Tensor, acc: tf.Tensor) -> tuple:
-        rows = start + tf.range(batch_size, dtype=tf.int32)
-        valid = tf.cast(rows < total, dtype)[:, None]
-        rows = tf.minimum(rows, last)
+    # loop over a chunk counter: XLA (TF 2.21, CPU) runs no iteration of `start < total` loops when total is 1
+    chunks = (total + batch_size - 1) // batch_size
+
+    def body(chunk: tf.Tensor, acc: tf.Tensor) -> tuple:
+        first = chunk * batch_size
+        if fixed:
+            rows = first + tf.range(batch_size, dtype=tf.int32)
+            valid = tf.cast(rows < total, dtype)[:, None]
+            rows = tf.minimum(rows, last)
+        else:
+            rows = first + tf.range(tf.minimum(batch_size, total - first), dtype=tf.int32)
+            valid = tf.ones([1, 1], dtype)
         image_index = rows // rows_per_image
         out = tf.cast(row_fn(image_index, rows % rows_per_image), dtype) * valid
-        return start + batch_size, tf.tensor_scatter_nd_add(acc, image_index[:, None], out)
+        return chunk + 1, tf.tensor_scatter_nd_add(acc, image_index[:, None], out)
 
     _, acc = tf.while_loop(
-        lambda start, _: start < total,
+        lambda chunk, _: chunk < chunks,
         body,
         (tf.constant(0, tf.int32), tf.zeros(tf.stack([num_images, width]), dtype)),
         shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, width])),
@@ -111,23 +121,25 @@ def chunked_rows(
     return acc
 
 
-def target_probability(probabilities: Callable, images: tf.Tensor, targets: tf.Tensor, batch_size: int) -> tf.Tensor:
+def target_probability(
+    probabilities: Callable, images: tf.Tensor, targets: tf.Tensor, batch_size: int, fixed: bool = False
+) -> tf.Tensor:
     """``(N,)`` probability of each image's target class."""
 
     def row(index: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
         probs = probabilities(tf.gather(images, index))
         return tf.gather(probs, tf.gather(targets, index), axis=1, batch_dims=1)[:, None]
 
-    return chunked_rows(row, tf.shape(images)[0], 1, 1, batch_size, images.dtype)[:, 0]
+    return chunked_rows(row, tf.shape(images)[0], 1, 1, batch_size, images.dtype, fixed)[:, 0]
 
 
-def predicted_classes(probabilities: Callable, images: tf.Tensor, batch_size: int) -> tf.Tensor:
+def predicted_classes(probabilities: Callable, images: tf.Tensor, batch_size: int, fixed: bool = False) -> tf.Tensor:
     """``(N,)`` int32 argmax class of each image."""
 
     def row(index: tf.Tensor, _: tf.Tensor) -> tf.Tensor:
         return tf.cast(tf.argmax(probabilities(tf.gather(images, index)), axis=-1), tf.float64)[:, None]
 
-    return tf.cast(chunked_rows(row, tf.shape(images)[0], 1, 1, batch_size, tf.float64)[:, 0], tf.int32)
+    return tf.cast(chunked_rows(row, tf.shape(images)[0], 1, 1, batch_size, tf.float64, fixed)[:, 0], tf.int32)
 
 
 def curve_scores(
@@ -140,6 +152,7 @@ def curve_scores(
     per_step: int,
     delete: bool,
     batch_size: int,
+    fixed: bool = False,
 ) -> tf.Tensor:
     """``(N, steps + 1)`` target probability after ``k`` steps of `per_step` pixels (deletion or insertion)."""
     height, width = images.shape[1], images.shape[2]
@@ -154,7 +167,7 @@ def curve_scores(
         score = tf.gather(probs, tf.gather(targets, image_index), axis=1, batch_dims=1)
         return tf.one_hot(k, steps + 1, dtype=score.dtype) * score[:, None]
 
-    return chunked_rows(row, tf.shape(images)[0], steps + 1, steps + 1, batch_size, images.dtype)
+    return chunked_rows(row, tf.shape(images)[0], steps + 1, steps + 1, batch_size, images.dtype, fixed)
 
 
 def curve_auc(scores: tf.Tensor, fractions: np.ndarray, rule: str) -> tf.Tensor:
@@ -173,12 +186,13 @@ def confidence_terms(
     targets: tf.Tensor,
     substrate: tf.Tensor,
     batch_size: int,
+    fixed: bool = False,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """``(drop, increase)`` float64 ``(N,)``: ``max(0, Y - O) / Y`` and ``[O > Y]`` (Grad-CAM++)."""
     normalised = image_ops.minmax_normalize(maps)
     explained = substrate + normalised[..., None] * (images - substrate)
-    y = tf.cast(target_probability(probabilities, images, targets, batch_size), tf.float64)
-    o = tf.cast(target_probability(probabilities, tf.cast(explained, images.dtype), targets, batch_size), tf.float64)
+    y = tf.cast(target_probability(probabilities, images, targets, batch_size, fixed), tf.float64)
+    o = tf.cast(target_probability(probabilities, tf.cast(explained, images.dtype), targets, batch_size, fixed), tf.float64)
     drop = tf.maximum(tf.constant(0.0, tf.float64), y - o) / tf.maximum(y, np.finfo(np.float64).tiny)
     return drop, tf.cast(o > y, tf.float64)
 

@@ -13,10 +13,14 @@ the image, edge neighbours with weight 1/6 and diagonal ones 1/12::
 one sparse linear system per image, channel and removal fraction, whose
 unknowns are the removed pixels. It is symmetric and, as long as some pixel is
 kept, positive definite (every connected removed region touches a kept pixel),
-so tfxai solves it in TensorFlow with Jacobi-preconditioned conjugate
-gradients, matrix-free (the neighbour sum is a 3x3 depthwise convolution),
-until the relative residual ``||b - A x|| / ||b||`` of every system is below
-`tolerance` (or `max_iterations`; the largest residual reached is returned).
+so tfxai solves it in TensorFlow with conjugate gradients, matrix-free (the
+neighbour sum is two 3-tap passes), preconditioned by one geometric multigrid
+V-cycle (:func:`multigrid`), until the relative residual ``||b - A x|| /
+||b||`` of every system is below `tolerance` (or `max_iterations`; the largest
+residual reached is returned). At the default ``1e-5`` on 224x224 images in
+[0, 1] (9 percentages, MoRF and LeRF of a smooth map) the imputed pixels are
+within 6e-4 of the exact solution after about 70 iterations (Jacobi
+preconditioning: about 580 iterations, 3x the time), below the added noise.
 Then Gaussian noise of standard deviation ``noise * (high - low)`` of the
 adapter's input range is added to the imputed pixels. The authors add
 ``0.01 * N(0, 1)`` to ImageNet-normalised images (std ~0.225), about
@@ -78,13 +82,18 @@ class ROADResult(NamedTuple):
 
 
 def _neighbour_sum(x: tf.Tensor) -> tf.Tensor:
-    """``sum_j w_ij x_j`` over the in-image 8-neighbours of every pixel of ``(R, H, W, C)``."""
-    channels = x.shape[-1]
-    kernel = tf.constant(NEIGHBOUR_WEIGHTS, x.dtype)[:, :, None, None]
-    return tf.nn.depthwise_conv2d(x, tf.tile(kernel, [1, 1, channels, 1]), [1, 1, 1, 1], "SAME")
+    """``sum_j w_ij x_j`` over the in-image 8-neighbours of every pixel of ``(R, H, W, C)``.
+
+    The weights are separable: ``([1, 2, 1]^T [1, 2, 1] - 4 delta) / 12``, two
+    3-tap passes over the zero-padded image (out-of-image neighbours count 0).
+    """
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    rows = padded[:, :-2] + 2.0 * padded[:, 1:-1] + padded[:, 2:]
+    both = rows[:, :, :-2] + 2.0 * rows[:, :, 1:-1] + rows[:, :, 2:]
+    return (both - 4.0 * x) / 12.0
 
 
-def linear_imputation(images: tf.Tensor, removed: tf.Tensor, *, tolerance: float = 1e-6,
+def linear_imputation(images: tf.Tensor, removed: tf.Tensor, *, tolerance: float = 1e-5,
                       max_iterations: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """Fill the `removed` pixels of `images` by the linear system of the module docstring (no noise).
 
@@ -97,52 +106,108 @@ def linear_imputation(images: tf.Tensor, removed: tf.Tensor, *, tolerance: float
     Returns:
         ``(imputed images (R, H, W, C), relative residuals (R, C))``. Pure TensorFlow.
     """
-    dtype = images.dtype
+    hole = tf.cast(removed, images.dtype)[..., None]  # (R, H, W, 1)
+    x, residual, _ = conjugate_gradients(images, hole, tf.zeros_like(images), tolerance, max_iterations)
+    return (1.0 - hole) * images + hole * x, residual
+
+
+def _apply(x: tf.Tensor, hole: tf.Tensor, degree: tf.Tensor) -> tf.Tensor:
+    """``A x`` on the removed pixels (`x` is 0 on the kept ones)."""
+    return hole * (degree * x - _neighbour_sum(x))
+
+
+def _degree(height: int, width: int, dtype: tf.DType) -> tf.Tensor:
+    """``(1, H, W, 1)`` sum of the weights of each pixel's in-image neighbours."""
+    return _neighbour_sum(tf.ones([1, height, width, 1], dtype))
+
+
+def _jacobi(r: tf.Tensor, e: tf.Tensor, hole: tf.Tensor, degree: tf.Tensor, sweeps: int) -> tf.Tensor:
+    for _ in range(sweeps):
+        e = e + hole * (r - _apply(e, hole, degree)) / degree
+    return e
+
+
+def multigrid(r: tf.Tensor, hole: tf.Tensor, sweeps: int = 1) -> tf.Tensor:
+    """One V-cycle for ``A e = r``: an approximate inverse of ``A``, symmetric positive definite.
+
+    Jacobi smoothing (`sweeps` before and after; 1 was fastest at 224x224), the residual summed over
+    2x2 blocks to the grid of half the size (a coarse pixel is unknown when
+    any of its pixels is removed; the same 8-neighbour system there, which for
+    smooth errors equals the Galerkin product ``P^T A P``), the correction
+    repeated back over each block (``P``, so the restriction is ``P^T``); below
+    8 pixels, 20 Jacobi sweeps. Used as the conjugate-gradient preconditioner.
+    """
+    height, width = int(r.shape[1]), int(r.shape[2])
+    degree = _degree(height, width, r.dtype)
+    if min(height, width) < 8:
+        return _jacobi(r, tf.zeros_like(r), hole, degree, 20)
+    e = _jacobi(r, tf.zeros_like(r), hole, degree, sweeps)
+    residual = hole * (r - _apply(e, hole, degree))
+    pad = [[0, 0], [0, height % 2], [0, width % 2], [0, 0]]
+    coarse_r = 4.0 * tf.nn.avg_pool2d(tf.pad(residual, pad), 2, 2, "VALID")
+    coarse_hole = tf.nn.max_pool2d(tf.pad(hole, pad), 2, 2, "VALID")
+    coarse_e = multigrid(coarse_r, coarse_hole, sweeps)
+    fine = tf.repeat(tf.repeat(coarse_e, 2, axis=1), 2, axis=2)[:, :height, :width]
+    e = e + hole * fine
+    return _jacobi(r, e, hole, degree, sweeps)
+
+
+def conjugate_gradients(images: tf.Tensor, hole: tf.Tensor, start: tf.Tensor, tolerance: float,
+                        max_iterations: int | None, preconditioner: str = "multigrid",
+                        ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Preconditioned CG for the removed pixels (`hole` ``(R, H, W, 1)``, 1 = removed) from `start`.
+
+    `preconditioner`: ``"multigrid"`` (one :func:`multigrid` V-cycle, tens of
+    iterations at 224x224) or ``"jacobi"`` (``1 / D``, hundreds).
+    Returns ``(x on the removed pixels (0 elsewhere), relative residuals (R, C), iterations)``.
+    """
     height, width = int(images.shape[1]), int(images.shape[2])
     if max_iterations is None:
         max_iterations = 4 * (height + width) + 100
-    hole = tf.cast(removed, dtype)[..., None]  # (R, H, W, 1)
-    kept = 1.0 - hole
-    ones = tf.ones_like(images[:1, ..., :1])
-    degree = _neighbour_sum(ones)  # (1, H, W, 1): sum of the in-image neighbours' weights
+    degree = _degree(height, width, images.dtype)
 
-    def apply(x: tf.Tensor) -> tf.Tensor:  # A x on the removed pixels (x is 0 elsewhere)
-        return hole * (degree * x - _neighbour_sum(x))
+    def apply(x: tf.Tensor) -> tf.Tensor:
+        return _apply(x, hole, degree)
+
+    def precondition(r: tf.Tensor) -> tf.Tensor:
+        return multigrid(r, hole) if preconditioner == "multigrid" else r / degree
 
     def dot(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(a * b, axis=[1, 2], keepdims=True)  # (R, 1, 1, C)
 
-    b = hole * _neighbour_sum(kept * images)
+    b = hole * _neighbour_sum((1.0 - hole) * images)
     b_norm = tf.sqrt(dot(b, b))
-    x = tf.zeros_like(images)
-    r = b
-    z = r / degree
-    p = z
-    rz = dot(r, z)
 
     def residual(r: tf.Tensor) -> tf.Tensor:
         return tf.math.divide_no_nan(tf.sqrt(dot(r, r)), b_norm)
 
-    def cond(i, x, r, p, rz):
-        return (i < max_iterations) & tf.reduce_any(residual(r) > tolerance)
+    x = hole * start
+    r = b - apply(x)
+    z = precondition(r)
+    p = z
+    rz = dot(r, z)
 
-    def body(i, x, r, p, rz):
+    def cond(i, x, r, p, rz, norm):
+        return (i < max_iterations) & tf.reduce_any(norm > tolerance)
+
+    def body(i, x, r, p, rz, norm):
+        active = norm > tolerance  # converged systems are frozen (no 0/0 once r vanishes)
         ap = apply(p)
-        alpha = tf.math.divide_no_nan(rz, dot(p, ap))
+        alpha = tf.where(active, tf.math.divide_no_nan(rz, dot(p, ap)), 0.0)
         x = x + alpha * p
         r = r - alpha * ap
-        z = r / degree
+        z = precondition(r)
         rz_new = dot(r, z)
-        p = z + tf.math.divide_no_nan(rz_new, rz) * p
-        return i + 1, x, r, p, rz_new
+        p = z + tf.math.divide_no_nan(rz_new, rz) * p  # frozen systems: alpha = 0 keeps x, r and rz
+        return i + 1, x, r, p, rz_new, residual(r)
 
-    _, x, _, _, _ = tf.while_loop(cond, body, (tf.constant(0), x, r, p, rz))
+    iterations, x, _, _, _, _ = tf.while_loop(cond, body, (tf.constant(0), x, r, p, rz, residual(r)))
     true_residual = residual(b - apply(x))  # recomputed, not the recursion's estimate
-    return kept * images + hole * x, true_residual[:, 0, 0, :]
+    return x, true_residual[:, 0, 0, :], iterations
 
 
 def noisy_linear_imputation(images: tf.Tensor, removed: tf.Tensor, noise_std: float, seeds: tf.Tensor, *,
-                            tolerance: float = 1e-6, max_iterations: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+                            tolerance: float = 1e-5, max_iterations: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """:func:`linear_imputation` plus ``noise_std * N(0, 1)`` on the removed pixels; `seeds` ``(R, 2)`` int32."""
     imputed, residual = linear_imputation(images, removed, tolerance=tolerance, max_iterations=max_iterations)
     shape = tf.shape(images)[1:]
@@ -264,4 +329,5 @@ def road(
     return ROADResult(percents, morf, lerf, morf_auc, lerf_auc, combined, resolved.numpy(), float(residual))
 
 
-__all__ = ["road", "ROADResult", "linear_imputation", "noisy_linear_imputation", "NEIGHBOUR_WEIGHTS"]
+__all__ = ["road", "ROADResult", "linear_imputation", "noisy_linear_imputation", "conjugate_gradients", "multigrid",
+           "NEIGHBOUR_WEIGHTS"]
