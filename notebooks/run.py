@@ -15,7 +15,8 @@ its outputs::
 Only the standard library, jupytext, nbformat and nbclient are imported here (the kernel imports
 tfxai). Outputs are made reproducible: seeds are set in the notebooks, cell ids are numbered,
 execution timings are not recorded, and absolute paths of this machine that a warning might print
-are replaced by placeholders (reported on stderr).
+are replaced by placeholders (reported on stderr), and consecutive printed outputs of a cell are
+merged into one.
 """
 
 from __future__ import annotations
@@ -138,6 +139,26 @@ def scrub(notebook) -> list[str]:
     return sorted(set(replaced))
 
 
+def coalesce_streams(notebook) -> None:
+    """Merge consecutive stdout (or stderr) outputs of a cell into one, so how the kernel happened to
+    flush its output does not change the file."""
+    for cell in notebook.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            previous = merged[-1] if merged else None
+            if (
+                output.get("output_type") == "stream"
+                and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")
+            ):
+                previous["text"] += output["text"]
+            else:
+                merged.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = merged
+
+
 def paired(source: Path) -> Path:
     return source.with_suffix(".ipynb")
 
@@ -150,6 +171,7 @@ def run(source: Path) -> float:
     start = time.perf_counter()
     execute(notebook, HERE)
     seconds = time.perf_counter() - start
+    coalesce_streams(notebook)
     replaced = scrub(notebook)
     if replaced:
         print(f"  {source.name}: replaced absolute paths in outputs: {replaced}", file=sys.stderr)
