@@ -67,7 +67,7 @@ logits_model.set_weights(model.get_weights())  # same weights
 logits_model.layers[-1].activation = None  # the lecture's line, applied to the clone
 
 logits = logits_model(x)
-print("clone:    last activation =", logits_model.layers[-1].activation, "| outputs sum to", float(tf.reduce_sum(logits)))
+print("clone:    last activation =", logits_model.layers[-1].activation, "| outputs sum to", round(float(tf.reduce_sum(logits)), 2))
 print("original: last activation =", model.layers[-1].activation.__name__, "| outputs sum to", float(tf.reduce_sum(model(x))))
 assert model.layers[-1].activation.__name__ == "softmax"  # the original model is untouched...
 assert abs(float(tf.reduce_sum(model(x))) - 1.0) < 1e-4  # ...and still returns probabilities

