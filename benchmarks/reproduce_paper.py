@@ -45,6 +45,7 @@ def method_factories(args):
         "smoothgrad": dict(num_samples=args.smoothgrad_samples, seed=0, batch_size=16),
         "ig": dict(num_steps=args.ig_steps, batch_size=16),
         "scorecam": dict(num_channels=args.scorecam_channels, batch_size=32),
+        "rise": dict(num_masks=args.rise_masks, seed=0, batch_size=32),
     }
     names = sorted(_registry.METHODS, key=lambda n: _registry.METHODS[n].slow)  # the slow ones last
     return {
@@ -169,7 +170,7 @@ def run_evaluation(args, out: Path):
             results = evaluation.evaluate(
                 model, {name: explainers[name]}, dataset, num_steps=args.num_steps, auc=args.auc,
                 batch_size=args.batch_size, metric_batch_size=args.metric_batch_size, progress=False,
-                keep_per_image=True,
+                keep_per_image=True, metrics=evaluation.runner.DEFAULT_METRICS + (("road",) if args.road else ()),
             )
             result = results.methods[name]
             path.write_text(json.dumps({
@@ -179,7 +180,8 @@ def run_evaluation(args, out: Path):
             print(f"[{time.strftime('%H:%M:%S')}] {name} images {start}-{start + count - 1}: "
                   f"ins {result.means['insertion']:.3f} del {result.means['deletion']:.3f} "
                   f"AD {result.means['average_drop']:.1f} IC {result.means['increase_in_confidence']:.1f} "
-                  f"{result.ms_per_image:.0f} ms/img ({time.time() - tick:.0f} s)", flush=True)
+                  + (f"ROAD {result.means['road']:.3f} " if args.road else "")
+                  + f"{result.ms_per_image:.0f} ms/img ({time.time() - tick:.0f} s)", flush=True)
         build_report(out, args.tag, list(factories))
 
 
@@ -237,6 +239,8 @@ def main(argv=None):
     parser.add_argument("--smoothgrad-samples", type=int, default=16)
     parser.add_argument("--ig-steps", type=int, default=16)
     parser.add_argument("--scorecam-channels", type=int, default=32)
+    parser.add_argument("--rise-masks", type=int, default=500, help="RISE masks per photo (the paper: 4000)")
+    parser.add_argument("--road", action="store_true", help="also ROAD (MoRF/LeRF at 10..90 %%, 18 solves per photo)")
     parser.add_argument("--report", action="store_true", help="only rebuild tables and figures")
     parser.add_argument("--sanity", action="store_true", help="cascading randomisation instead of the table")
     parser.add_argument("--sanity-images", type=int, default=2)

@@ -213,3 +213,23 @@ def test_figures():
 
 
 # MirroredStrategy over two logical CPUs: tests/test_scale.py (strategy.run, same table, per-image order).
+
+
+def test_road_in_the_runner_equals_the_metric():
+    import tensorflow as tf
+
+    import tfxai
+
+    model = models.small_cnn((16, 16, 3), num_classes=3, softmax=True, seed=2)
+    images = np.random.default_rng(0).uniform(size=(5, 16, 16, 3)).astype("float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.zeros(5, np.int64)))
+    explainer = tfxai.GradCAM(model)
+    results = evaluation.evaluate(model, {"Grad-CAM": explainer}, dataset, metrics=("deletion", "road"), num_steps=4,
+                                  batch_size=2, metric_batch_size=7, progress=False)
+    predicted = explainer.predict(images)
+    direct = tfxai.metrics.road(model, images, explainer(images, predicted), predicted, seed=0)
+    row = results.methods["Grad-CAM"]
+    np.testing.assert_allclose(row.value("road_morf"), direct.morf_auc.mean(), rtol=1e-4)
+    np.testing.assert_allclose(row.value("road_lerf"), direct.lerf_auc.mean(), rtol=1e-4)
+    np.testing.assert_allclose(row.value("road"), direct.combined.mean(), rtol=1e-3, atol=1e-6)
+    assert "ROAD (LeRF − MoRF)/2" in results.to_markdown()

@@ -55,6 +55,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--input-range", type=parse_range, default=None, metavar="LOW,HIGH",
                         help="valid input range for baselines, LOW,HIGH (default: derived from --preprocess)")
     parser.add_argument("--quick", action="store_true", help="fewer SmoothGrad samples / IG steps")
+    parser.add_argument("--road", action="store_true",
+                        help="also ROAD (Rong et al. 2022): MoRF/LeRF with noisy linear imputation, 18 solves per image")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--out", default="tfxai-evaluation", help="output folder (default ./tfxai-evaluation)")
     parser.add_argument("--strategy", choices=("none", "mirrored", "multi-worker"), default="none",
@@ -130,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         targets=args.targets, batch_size=args.batch_size, metric_batch_size=args.metric_batch_size,
         progress=not args.no_progress, strategy=strategy, presharded=presharded,
         jit_compile=getattr(args, "jit_compile", False),
+        metrics=evaluation.runner.DEFAULT_METRICS + (("road",) if args.road else ()),
     )
     if chief:
         out = evaluation.write_report(results, Path(args.out), title=f"Evaluation of {Path(args.model).name}")

@@ -21,6 +21,9 @@ COLUMNS = (
     ("ins_del", "Ins − Del ↑", "{:.4f}"),
     ("average_drop", "Average Drop % ↓", "{:.2f}"),
     ("increase_in_confidence", "Increase in Conf. % ↑", "{:.2f}"),
+    ("road_morf", "ROAD MoRF ↓", "{:.4f}"),
+    ("road_lerf", "ROAD LeRF ↑", "{:.4f}"),
+    ("road", "ROAD (LeRF − MoRF)/2 ↑", "{:.4f}"),
     ("ms_per_image", "ms / image", "{:.1f}"),
 )
 

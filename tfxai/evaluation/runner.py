@@ -40,7 +40,11 @@ from tfxai.evaluation import steps as S
 from tfxai.evaluation.results import EvaluationResults, MethodAccumulator
 from tfxai.metrics import perturbation
 
-METRICS = ("insertion", "deletion", "average_drop", "increase_in_confidence")
+METRICS = ("insertion", "deletion", "average_drop", "increase_in_confidence", "road")
+#: What :func:`evaluate` computes by default (ROAD, 18 linear solves per image, is asked for by name).
+DEFAULT_METRICS = METRICS[:4]
+#: ROAD's settings in the evaluation: the removed percentages of Rong et al. and both orders.
+ROAD_PERCENTAGES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 TARGETS = ("predicted", "label")
 SUM = tf.distribute.ReduceOp.SUM
 
@@ -50,7 +54,7 @@ def evaluate(
     explainers: dict,
     dataset: tf.data.Dataset,
     *,
-    metrics: Iterable[str] = METRICS,
+    metrics: Iterable[str] = DEFAULT_METRICS,
     num_steps: int = 224,
     pixels_per_step: int | None = None,
     substrate: Any = "blur",
@@ -76,7 +80,9 @@ def evaluate(
         dataset: ``(image, label)`` pairs, unbatched or already batched (rebatched
             here by `batch_size`); images in the model's input space.
         metrics: any of ``"insertion"``, ``"deletion"``, ``"average_drop"``,
-            ``"increase_in_confidence"`` (insertion - deletion is reported when both run).
+            ``"increase_in_confidence"`` (insertion - deletion is reported when both run)
+            and ``"road"`` (:func:`tfxai.metrics.road`: MoRF and LeRF at 10..90 % removed
+            with noisy linear imputation, and their combination ``(LeRF - MoRF) / 2``).
         num_steps, pixels_per_step, substrate, auc: insertion/deletion settings
             (see :func:`tfxai.metrics.insertion`).
         confidence_substrate: the `substrate` of Average Drop / Increase in Confidence.
@@ -220,6 +226,14 @@ class _Engine:
         self.seeds = {name: _seed(explainer) for name, explainer in explainers.items()}
         self.substrate = S.substrate_fn(model, substrate)
         self.confidence_substrate = S.substrate_fn(model, confidence_substrate)
+        if "road" in metrics:
+            from tfxai.metrics.road import ORDERS, road_scores_fn
+
+            height, width = (int(d) for d in tf.nest.flatten(spec[1], expand_composites=True)[0].shape[1:3])
+            _, self.road = road_scores_fn(
+                model, (height, width), percentages=ROAD_PERCENTAGES, orders=ORDERS, noise=0.0025,
+                tolerance=1e-5, max_iterations=None, output="probability", batch_size=metric_batch_size,
+            )
 
     # ------------------------------------------------------------------ eager checks (once)
     def check(self, images: Any) -> None:
@@ -333,6 +347,12 @@ class _Engine:
                             curves[mode] = tf.reduce_sum(tf.cast(scores, tf.float64), axis=0)
                 if "insertion" in values and "deletion" in values:
                     values["ins_del"] = values["insertion"] - values["deletion"]
+                if "road" in metrics:
+                    scores, _ = self.road(images, maps, targets, tf.constant([0, 0], tf.int32))
+                    scores = tf.reshape(tf.cast(scores, tf.float64), [-1, 2, len(ROAD_PERCENTAGES)])
+                    values["road_morf"] = tf.reduce_mean(scores[:, 0], axis=1)
+                    values["road_lerf"] = tf.reduce_mean(scores[:, 1], axis=1)
+                    values["road"] = (values["road_lerf"] - values["road_morf"]) / 2
                 if "average_drop" in metrics or "increase_in_confidence" in metrics:
                     drop, increase = S.confidence_terms(
                         self.probabilities, images, maps, targets, S.non_empty(self.confidence_substrate, images), self.metric_batch_size,

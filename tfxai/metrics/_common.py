@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _runtime, image_ops
+from tfxai import _runtime, _validation, image_ops
 from tfxai.adapter import ModelAdapter, adapt
 from tfxai.errors import InvalidInputError, InvalidTypeError
 
@@ -36,8 +36,6 @@ def score_fn(adapter: ModelAdapter, output: str) -> Callable[[tf.Tensor], tf.Ten
 def prepare(model: Any, images: Any, targets: Any, output: str, batch_size: Any) -> tuple:
     """``(runtime, scores, images, targets)`` for a metric: validated, targets resolved (None = predicted)."""
     adapter = adapt(model)
-    from tfxai import _validation
-
     _validation.check_choice(output, "output", _runtime.OUTPUTS)
     runtime = adapter.runtime(_validation.check_positive_int(batch_size, "batch_size"))
     images = runtime.images(images)

@@ -287,16 +287,48 @@ def road(
     if not bool(tf.reduce_all(tf.math.is_finite(maps))):
         raise InvalidInputError("`maps` contain NaN or infinite values.")
     parsed = runtime.targets(targets, n)
-    counts = np.round(percents / 100.0 * height * width).astype(np.int32)
-    # row k of an image: order k // P, percentage k % P
+    counts, scores_fn = road_scores_fn(adapter, (height, width), percentages=percents, orders=orders, noise=noise,
+                                       tolerance=tolerance, max_iterations=max_iterations, output=output,
+                                       batch_size=batch_size)
+
+    def body(images: tf.Tensor, maps: tf.Tensor, targets: tf.Tensor, seed_pair: tf.Tensor) -> Any:
+        targets = runtime.resolve(images, targets)
+        scores, residual = scores_fn(images, maps, targets, seed_pair)
+        return scores, residual, targets
+
+    key = ("road", tuple(counts.tolist()), orders, noise, tolerance, max_iterations, output)
+    fn = runtime.compiled(key, body, images, maps, tf.constant(parsed), seed=True)
+    scores, residual, resolved = fn(images, maps, tf.constant(parsed), runtime.seed(seed))
+    scores = scores.numpy().astype(np.float64).reshape(n, len(orders), len(counts))
+    curves = {o: scores[:, i] for i, o in enumerate(orders)}
+    morf, lerf = curves.get("morf"), curves.get("lerf")
+    morf_auc = None if morf is None else morf.mean(axis=1)
+    lerf_auc = None if lerf is None else lerf.mean(axis=1)
+    combined = None if morf is None or lerf is None else (lerf_auc - morf_auc) / 2
+    return ROADResult(percents, morf, lerf, morf_auc, lerf_auc, combined, resolved.numpy(), float(residual))
+
+
+__all__ = ["road", "ROADResult", "linear_imputation", "noisy_linear_imputation", "conjugate_gradients", "multigrid",
+           "NEIGHBOUR_WEIGHTS"]
+
+
+def road_scores_fn(adapter: Any, size: tuple, *, percentages: Sequence[float], orders: Sequence[str], noise: float,
+                   tolerance: float, max_iterations: int | None, output: str, batch_size: int) -> tuple:
+    """The in-graph ROAD core: ``(counts, fn)``, ``fn(images, maps, targets, seed_pair) -> (scores, worst residual)``.
+
+    `targets` are resolved class indices; ``scores`` is ``(N, len(orders) * len(percentages))``, row
+    ``k`` of an image being order ``k // P`` and percentage ``k % P``. Shared by :func:`road` and the
+    evaluation runner (which runs it inside its compiled, distributed score step).
+    """
+    height, width = size
+    counts = np.round(np.asarray(percentages, np.float64) / 100.0 * height * width).astype(np.int32)
     row_counts = tf.constant(np.tile(counts, len(orders)), tf.int32)
     row_lerf = tf.constant(np.repeat([o == "lerf" for o in orders], len(counts)))
     rows_per_image = len(orders) * len(counts)
     low, high = adapter.input_range
     noise_std = noise * (high - low)
 
-    def body(images: tf.Tensor, maps: tf.Tensor, targets: tf.Tensor, seed_pair: tf.Tensor) -> Any:
-        targets = runtime.resolve(images, targets)
+    def fn(images: tf.Tensor, maps: tf.Tensor, targets: tf.Tensor, seed_pair: tf.Tensor) -> tuple:
         ranks = tf.reshape(_ranks(maps), [-1, height, width])
 
         def row(image_index: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -315,19 +347,6 @@ def road(
 
         spec = (tf.TensorSpec([rows_per_image], images.dtype), tf.TensorSpec([rows_per_image], images.dtype))
         scores, residuals = _batching.accumulate_rows(row, tf.shape(images)[0], rows_per_image, batch_size, spec)
-        return scores, tf.reduce_max(residuals), targets
+        return scores, tf.reduce_max(residuals)
 
-    key = ("road", tuple(counts.tolist()), orders, noise_std, tolerance, max_iterations, output)
-    fn = runtime.compiled(key, body, images, maps, tf.constant(parsed), seed=True)
-    scores, residual, resolved = fn(images, maps, tf.constant(parsed), runtime.seed(seed))
-    scores = scores.numpy().astype(np.float64).reshape(n, len(orders), len(counts))
-    curves = {o: scores[:, i] for i, o in enumerate(orders)}
-    morf, lerf = curves.get("morf"), curves.get("lerf")
-    morf_auc = None if morf is None else morf.mean(axis=1)
-    lerf_auc = None if lerf is None else lerf.mean(axis=1)
-    combined = None if morf is None or lerf is None else (lerf_auc - morf_auc) / 2
-    return ROADResult(percents, morf, lerf, morf_auc, lerf_auc, combined, resolved.numpy(), float(residual))
-
-
-__all__ = ["road", "ROADResult", "linear_imputation", "noisy_linear_imputation", "conjugate_gradients", "multigrid",
-           "NEIGHBOUR_WEIGHTS"]
+    return counts, fn
