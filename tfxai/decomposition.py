@@ -132,6 +132,201 @@ class DecompositionResult(NamedTuple):
         return sum_terms(self.input_term, [t.value for t in self.terms])
 
 
+class SiteGradient(NamedTuple):
+    """A site in one backward pass: its term is ``gradient * residual``.
+
+    Attributes:
+        site: the :class:`Site`.
+        gradient: ``ds/dy``, shape ``(N, *site.shape)``.
+        output: ``y``, the site's tensor.
+        residual: ``r``, broadcastable to ``y`` (left out of the graph when unused).
+        saturation: ``c`` when ``r == c * (y >= c)`` (a ReLU capped at ``c``), else None.
+    """
+
+    site: Site
+    gradient: tf.Tensor
+    output: tf.Tensor
+    residual: tf.Tensor
+    saturation: float | None = None
+
+
+#: Reductions of a term ``t`` (N, ..., C) that :func:`site_statistics` computes.
+#: Per position (channel axis reduced, shape (N, ...)): ``relu_sum`` = sum_c ReLU(t),
+#: ``abs_sum`` = sum_c |t|. Per image (shape (N,)): ``total`` = sum(t),
+#: ``abs_min`` = min |t|, ``abs_max`` = max |t|.
+STATISTICS = ("relu_sum", "abs_sum", "total", "abs_min", "abs_max")
+
+
+def term_statistics(term: tf.Tensor, wanted: tuple = STATISTICS) -> dict:
+    """The `wanted` :data:`STATISTICS` of a materialised term ``(N, ..., C)``."""
+    axes = list(range(1, term.shape.rank))
+    out = {}
+    if "relu_sum" in wanted:
+        out["relu_sum"] = tf.reduce_sum(tf.nn.relu(term), axis=-1)
+    if "total" in wanted:
+        out["total"] = tf.reduce_sum(term, axis=axes)
+    if {"abs_sum", "abs_min", "abs_max"} & set(wanted):
+        magnitude = tf.abs(term)
+        if "abs_sum" in wanted:
+            out["abs_sum"] = tf.reduce_sum(magnitude, axis=-1)
+        if "abs_min" in wanted:
+            out["abs_min"] = tf.reduce_min(magnitude, axis=axes)
+        if "abs_max" in wanted:
+            out["abs_max"] = tf.reduce_max(magnitude, axis=axes)
+    return out
+
+
+def site_statistics(site: SiteGradient, wanted: tuple = STATISTICS, dtype: Any = None) -> dict:
+    """The `wanted` :data:`STATISTICS` of a site's term ``g * r``, without building it where possible.
+
+    Equal to ``term_statistics(g * r)`` up to the order of floating-point sums:
+
+    * per-channel ``r`` (BatchNormalization, Rescaling, conv/dense biases without
+      a fused ReLU): ``sum_c |g r| = |g| @ |r|`` and ``sum_c g r = g @ r`` are
+      matrix-vector products, ``sum_c ReLU(g r) = (|g| @ |r| + g @ r) / 2``, and
+      ``min/max |g r| = min/max_c |r_c| min/max_positions |g_c|`` (exact, as
+      multiplying by ``|r_c| >= 0`` keeps the order). One elementwise pass
+      (``|g|``) instead of materialising ``g * r`` and its ReLU/abs.
+    * a saturating ReLU (``r = c * (y >= c)``): only the rows (positions) where
+      some channel saturates are gathered, and nothing is done when none does
+      (the usual case: saturation is rare).
+    * anything else: ``term_statistics(g * r)``.
+
+    Args:
+        site: a :class:`SiteGradient` of :meth:`Decomposition.gradients`.
+        wanted: names from :data:`STATISTICS`.
+        dtype: the dtype of the results (default: the gradient's).
+    """
+    g, r = site.gradient, site.residual
+    dtype = tf.as_dtype(dtype or g.dtype)
+    if g.dtype != dtype:
+        g = tf.cast(g, dtype)
+    if site.saturation is not None and g.shape.rank >= 2:
+        return _saturation_statistics(g, site.output, site.saturation, wanted)
+    if _is_per_channel(r, g):
+        return _channel_statistics(g, tf.cast(r, dtype), wanted)
+    return term_statistics(g * tf.cast(r, dtype), wanted)
+
+
+def _is_per_channel(r: tf.Tensor, g: tf.Tensor) -> bool:
+    """True when `r` only varies along the last axis of `g` (shape (1, ..., 1, C), (C,), ())."""
+    shape = r.shape
+    if g.shape.rank < 2 or shape.rank is None or shape.rank > g.shape.rank or None in shape.as_list():
+        return False
+    dims = shape.as_list()
+    return all(d == 1 for d in dims[:-1]) and (not dims or dims[-1] in (1, g.shape[-1]))
+
+
+def _channel_statistics(g: tf.Tensor, r: tf.Tensor, wanted: tuple) -> dict:
+    channels = g.shape[-1]
+    rows = tf.reshape(g, [-1, channels])
+    r = tf.broadcast_to(tf.reshape(r, [-1]), [channels])
+    position_shape = tf.shape(g)[:-1]
+    spatial = list(range(1, g.shape.rank - 1))
+    out = {}
+
+    def dot(matrix: tf.Tensor, vector: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(tf.matmul(matrix, vector[:, None]), position_shape)
+
+    signed = dot(rows, r) if {"relu_sum", "total"} & set(wanted) else None
+    if {"relu_sum", "abs_sum", "abs_min", "abs_max"} & set(wanted):
+        magnitude = tf.abs(g)
+        if {"relu_sum", "abs_sum"} & set(wanted):
+            absolute = dot(tf.reshape(magnitude, [-1, channels]), tf.abs(r))
+            if "abs_sum" in wanted:
+                out["abs_sum"] = absolute
+            if "relu_sum" in wanted:  # ReLU(x) = (|x| + x) / 2, clipped against rounding
+                out["relu_sum"] = tf.nn.relu((absolute + signed) * tf.constant(0.5, g.dtype))
+        for name, reduce in (("abs_min", tf.reduce_min), ("abs_max", tf.reduce_max)):
+            if name in wanted:
+                per_channel = reduce(magnitude, axis=spatial) if spatial else magnitude
+                out[name] = reduce(per_channel * tf.abs(r), axis=-1)
+    if "total" in wanted:
+        out["total"] = tf.reduce_sum(signed, axis=spatial) if spatial else signed
+    return out
+
+
+def _saturation_statistics(g: tf.Tensor, y: tf.Tensor, cap: float, wanted: tuple) -> dict:
+    """Statistics of ``t = g * cap * (y >= cap)`` from the rows (positions) where some channel saturates."""
+    channels = g.shape[-1]
+    dtype = g.dtype
+    position_shape = tf.shape(g)[:-1]
+    num_images = tf.shape(g)[0]
+    num_rows = tf.reduce_prod(position_shape)
+    per_image = num_rows // tf.maximum(num_images, 1)
+    cap_y = tf.constant(cap, y.dtype)
+    row_max = tf.reshape(tf.reduce_max(y, axis=-1), [-1])
+    saturated = row_max >= cap_y
+
+    def row_statistics(g_rows: tf.Tensor, y_rows: tf.Tensor) -> dict:
+        t = tf.where(y_rows >= cap_y, g_rows * tf.constant(cap, dtype), tf.zeros_like(g_rows))
+        out = {}
+        if "relu_sum" in wanted:
+            out["relu_sum"] = tf.reduce_sum(tf.nn.relu(t), axis=-1)
+        if "total" in wanted:
+            out["total"] = tf.reduce_sum(t, axis=-1)
+        if {"abs_sum", "abs_min", "abs_max"} & set(wanted):
+            magnitude = tf.abs(t)
+            if "abs_sum" in wanted:
+                out["abs_sum"] = tf.reduce_sum(magnitude, axis=-1)
+            if "abs_min" in wanted:
+                out["abs_min"] = tf.reduce_min(magnitude, axis=-1)
+            if "abs_max" in wanted:
+                out["abs_max"] = tf.reduce_max(magnitude, axis=-1)
+        return out
+
+    def finish(rows: dict, index: tf.Tensor | None) -> list:
+        """Per-row statistics (of all rows, or of the rows `index`) -> the outputs, in `wanted` order."""
+        if index is None:
+            image = tf.range(num_rows) // per_image
+            count = tf.fill([num_images], per_image)
+        else:
+            image = tf.cast(index, tf.int32) // per_image
+            count = tf.math.unsorted_segment_sum(tf.ones_like(image), image, num_images)
+        out = []
+        for name in wanted:
+            value = rows[name]
+            if name in ("relu_sum", "abs_sum"):
+                if index is not None:
+                    value = tf.scatter_nd(index[:, None], value, tf.cast(num_rows, tf.int64)[None])
+                out.append(tf.reshape(value, position_shape))
+            elif name == "total":
+                out.append(tf.math.unsorted_segment_sum(value, image, num_images))
+            elif name == "abs_max":  # rows left out are all zero
+                out.append(tf.maximum(tf.math.unsorted_segment_max(value, image, num_images), 0))
+            else:  # abs_min: 0 unless every row of the image was kept
+                low = tf.math.unsorted_segment_min(value, image, num_images)
+                out.append(tf.where(count == per_image, low, tf.zeros_like(low)))
+        return out
+
+    def some() -> list:
+        index = tf.where(saturated)[:, 0]
+        g_rows = tf.gather(tf.reshape(g, [-1, channels]), index)
+        y_rows = tf.gather(tf.reshape(y, [-1, channels]), index)
+        return finish(row_statistics(g_rows, y_rows), index)
+
+    def most() -> list:
+        return finish(row_statistics(tf.reshape(g, [-1, channels]), tf.reshape(y, [-1, channels])), None)
+
+    def none() -> list:
+        zeros = []
+        for name in wanted:
+            shape = position_shape if name in ("relu_sum", "abs_sum") else [num_images]
+            zeros.append(tf.zeros(shape, dtype))
+        return zeros
+
+    wanted = tuple(wanted)
+    count = tf.reduce_sum(tf.cast(saturated, tf.int32))
+    values = tf.cond(
+        count == 0,
+        none,
+        lambda: tf.cond(count * 2 > num_rows, most, some),
+    )
+    for name, value in zip(wanted, values):
+        value.set_shape(g.shape[:-1] if name in ("relu_sum", "abs_sum") else g.shape[:1])
+    return dict(zip(wanted, values))
+
+
 def sum_terms(input_term: tf.Tensor, values: list) -> tf.Tensor:
     """Per-image sum of all terms, accumulated in the terms' dtype."""
     total = tf.reduce_sum(input_term, axis=tf.range(1, tf.rank(input_term)))
@@ -174,6 +369,21 @@ def _saturation(y: tf.Tensor, max_value: float) -> tf.Tensor:
     return tf.where(y >= max_value, tf.constant(max_value, y.dtype), tf.constant(0, y.dtype))
 
 
+class _Saturation:
+    """The residual of a saturating ReLU as a zero-argument function, tagged with its constant.
+
+    Calling it gives the dense ``r`` (:func:`_saturation`); the tag lets
+    :func:`site_statistics` work from ``y`` directly, touching only the
+    saturated positions instead of a full-size ``r``.
+    """
+
+    def __init__(self, y: tf.Tensor, max_value: float):
+        self.y, self.max_value = y, max_value
+
+    def __call__(self) -> tf.Tensor:
+        return _saturation(self.y, self.max_value)
+
+
 def _zeros_like_channels(layer: Any, u: tf.Tensor) -> tf.Tensor:
     """Zeros of shape ``(1, 1, ..., C)`` (or ``u[:1]``'s shape for other axes), for ``r = f(0)``."""
     axis = getattr(layer, "axis", -1)
@@ -211,6 +421,7 @@ class _Hook:
         self.copies = copies  # id(layer) -> linear copy, shared between passes
         self.symbolic = symbolic
         self.records: list = []  # (Site, y, r)
+        self.saturation: dict[int, float] = {}  # record index -> c, where r == c * (y >= c)
         self.unsupported: list[str] = []
         self._calls: dict[str, int] = {}
 
@@ -223,6 +434,8 @@ class _Hook:
     def _site(self, name: str, kind: str, y: Any, residual: Any) -> None:
         """Record a site; `residual` is a zero-argument function giving r (broadcastable to y)."""
         r = None if self.symbolic else tf.stop_gradient(tf.cast(residual(), y.dtype))
+        if isinstance(residual, _Saturation):
+            self.saturation[len(self.records)] = residual.max_value
         self.records.append((Site(name, kind, tuple(y.shape[1:])), y, r))
 
     def _refuse_or_linearize(self, name: str, fn: Any, inputs: list) -> Any:
@@ -240,7 +453,7 @@ class _Hook:
             return activation(z)
         if act in _PIECEWISE_CONSTANT:  # relu6
             y = activation(z)
-            self._site(name, "activation", y, lambda: _saturation(y, 6.0))
+            self._site(name, "activation", y, _Saturation(y, 6.0))
             return y
         return self._refuse_or_linearize(name, lambda u: activation(u[0]), [z])
 
@@ -268,7 +481,7 @@ class _Hook:
             if not _relu_is_homogeneous(layer):
                 slope, threshold = float(layer.negative_slope), float(layer.threshold)
                 if slope == 0.0 and threshold == 0.0:  # ReLU(max_value): cheap test on the output
-                    self._site(name, "activation", y, lambda: _saturation(y, float(layer.max_value)))
+                    self._site(name, "activation", y, _Saturation(y, float(layer.max_value)))
                 else:
                     self._site(name, "activation", y, lambda: relu_residual(args[0], layer.max_value, slope, threshold))
             return y
@@ -393,25 +606,46 @@ class Decomposition:
     # -- in-graph core, shared with FullGrad and T-Grad
     def forward(self, images: tf.Tensor) -> tuple[tf.Tensor, list]:
         """Logits and ``[(Site, y, r), ...]`` with real tensors (call inside a tape)."""
+        logits, hook = self._replay(images)
+        return logits, hook.records
+
+    def _replay(self, images: tf.Tensor) -> tuple[tf.Tensor, _Hook]:
         hook = self._hook()
         logits = surgery.replay(self.model, images, hook)
-        return logits, hook.records
+        return logits, hook
+
+    def gradients(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]:
+        """One forward and one backward pass: ``(logits s (N,), targets, input term, [SiteGradient])``.
+
+        Every site comes with ``ds/dy`` and its residual; the term is
+        ``gradient * residual`` (:meth:`terms`), and :func:`site_statistics`
+        reduces it without building it. ``targets == -1`` explains the
+        predicted class of the row.
+        """
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            logits, hook = self._replay(images)
+            targets = _targets_or_argmax(targets, logits)
+            scores = _targets.select_scores(logits, targets, "logit")
+        records = hook.records
+        sources = [images] + [y for _, y, _ in records]
+        grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        dtype = images.dtype  # terms in the input dtype, whatever the layers compute in
+        sites = [
+            SiteGradient(site, g, y, r, hook.saturation.get(i))
+            for i, (g, (site, y, r)) in enumerate(zip(grads[1:], records))
+        ]
+        return tf.cast(scores, dtype), targets, images * tf.cast(grads[0], dtype), sites
 
     def terms(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]:
         """One forward and one backward pass: ``(logits s (N,), targets, input term, [term values])``.
 
         ``targets == -1`` explains the predicted class of the row.
         """
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            logits, records = self.forward(images)
-            targets = _targets_or_argmax(targets, logits)
-            scores = _targets.select_scores(logits, targets, "logit")
-        sources = [images] + [y for _, y, _ in records]
-        grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        dtype = images.dtype  # terms in the input dtype, whatever the layers compute in
-        values = [tf.cast(g * r, dtype) for g, (_, _, r) in zip(grads[1:], records)]
-        return tf.cast(scores, dtype), targets, images * tf.cast(grads[0], dtype), values
+        scores, targets, input_term, sites = self.gradients(images, targets)
+        dtype = input_term.dtype
+        values = [tf.cast(s.gradient * s.residual, dtype) for s in sites]
+        return scores, targets, input_term, values
 
     # -- public
     def __call__(self, images: Any, targets: Any = None) -> DecompositionResult:
