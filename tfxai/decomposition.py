@@ -237,13 +237,21 @@ def _channel_statistics(g: tf.Tensor, r: tf.Tensor, wanted: tuple) -> dict:
                 out["abs_sum"] = absolute
             if "relu_sum" in wanted:  # ReLU(x) = (|x| + x) / 2, clipped against rounding
                 out["relu_sum"] = tf.nn.relu((absolute + signed) * tf.constant(0.5, g.dtype))
-        for name, reduce in (("abs_min", tf.reduce_min), ("abs_max", tf.reduce_max)):
-            if name in wanted:
-                per_channel = reduce(magnitude, axis=spatial) if spatial else magnitude
-                out[name] = reduce(per_channel * tf.abs(r), axis=-1)
+        if "abs_min" in wanted:
+            low = tf.reduce_min(magnitude, axis=spatial) if spatial else magnitude
+            out["abs_min"] = tf.reduce_min(low * tf.abs(r), axis=-1)
+        if "abs_max" in wanted:
+            out["abs_max"] = tf.reduce_max(_channel_max(magnitude) * tf.abs(r), axis=-1)
     if "total" in wanted:
         out["total"] = tf.reduce_sum(signed, axis=spatial) if spatial else signed
     return out
+
+
+def _channel_max(x: tf.Tensor) -> tf.Tensor:
+    """``(N, C)`` max over the positions of ``(N, ..., C)``; a global max-pooling for 2-D maps (faster)."""
+    if x.shape.rank == 4 and None not in x.shape[1:3]:
+        return tf.reshape(tf.nn.max_pool2d(x, x.shape[1:3], 1, "VALID"), [-1, x.shape[-1]])
+    return tf.reduce_max(x, axis=list(range(1, x.shape.rank - 1))) if x.shape.rank > 2 else x
 
 
 def _saturation_statistics(g: tf.Tensor, y: tf.Tensor, cap: float, wanted: tuple) -> dict:
@@ -255,8 +263,6 @@ def _saturation_statistics(g: tf.Tensor, y: tf.Tensor, cap: float, wanted: tuple
     num_rows = tf.reduce_prod(position_shape)
     per_image = num_rows // tf.maximum(num_images, 1)
     cap_y = tf.constant(cap, y.dtype)
-    row_max = tf.reshape(tf.reduce_max(y, axis=-1), [-1])
-    saturated = row_max >= cap_y
 
     def row_statistics(g_rows: tf.Tensor, y_rows: tf.Tensor) -> dict:
         t = tf.where(y_rows >= cap_y, g_rows * tf.constant(cap, dtype), tf.zeros_like(g_rows))
@@ -299,7 +305,7 @@ def _saturation_statistics(g: tf.Tensor, y: tf.Tensor, cap: float, wanted: tuple
                 out.append(tf.where(count == per_image, low, tf.zeros_like(low)))
         return out
 
-    def some() -> list:
+    def some(saturated: tf.Tensor) -> list:
         index = tf.where(saturated)[:, 0]
         g_rows = tf.gather(tf.reshape(g, [-1, channels]), index)
         y_rows = tf.gather(tf.reshape(y, [-1, channels]), index)
@@ -315,13 +321,14 @@ def _saturation_statistics(g: tf.Tensor, y: tf.Tensor, cap: float, wanted: tuple
             zeros.append(tf.zeros(shape, dtype))
         return zeros
 
+    def any_saturated() -> list:
+        saturated = tf.reshape(tf.reduce_max(y, axis=-1), [-1]) >= cap_y  # rows with a saturated channel
+        count = tf.reduce_sum(tf.cast(saturated, tf.int32))
+        return tf.cond(count * 2 > num_rows, most, lambda: some(saturated))
+
     wanted = tuple(wanted)
-    count = tf.reduce_sum(tf.cast(saturated, tf.int32))
-    values = tf.cond(
-        count == 0,
-        none,
-        lambda: tf.cond(count * 2 > num_rows, most, some),
-    )
+    peak = tf.reduce_max(_channel_max(y)) if y.shape.rank > 2 else tf.reduce_max(y)
+    values = tf.cond(peak >= cap_y, any_saturated, none)
     for name, value in zip(wanted, values):
         value.set_shape(g.shape[:-1] if name in ("relu_sum", "abs_sum") else g.shape[:1])
     return dict(zip(wanted, values))
