@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfxai
+
 from tfxai.decomposition import STATISTICS, Site, SiteGradient, site_statistics, term_statistics
 
 RNG = np.random.default_rng(0)
@@ -84,3 +86,32 @@ def test_traced_with_unknown_batch():
         assert got["relu_sum"].shape.as_list() == [3, 4, 4]
         for name in STATISTICS:
             np.testing.assert_allclose(got[name].numpy(), expected[name].numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_bias_under_a_fused_relu():
+    """r = (y > 0) * b: the gradient is masked by the ReLU's gradient op, b taken per channel."""
+    g = RNG.normal(size=(3, 5, 4, 6))
+    y = np.maximum(RNG.normal(size=g.shape), 0.0)  # a ReLU output: exact zeros where inactive
+    b = RNG.normal(size=(6,))
+    r = (y > 0) * b
+    site = SiteGradient(Site("s", "conv_bias", (5, 4, 6)), tf.constant(g), tf.constant(y), tf.constant(r), None, tf.constant(b))
+    _check(site)
+
+
+def test_decomposition_tags_its_sites():
+    """Which sites of a real decomposition take the per-channel, saturation and masked paths."""
+    from tests.reference import decomposition as reference_decomposition
+
+    model = reference_decomposition.small_bn_cnn()
+    d = tfxai.decompose(model)
+    images = tf.constant(RNG.normal(size=(2, 12, 12, 3)))
+    _, _, _, sites = d.gradients(images, tf.constant([0, 1]))
+    tags = {s.site.name: ("saturation" if s.saturation else "masked" if s.masked_bias is not None else
+                          "channel" if tfxai.decomposition._is_per_channel(s.residual, s.gradient) else "dense")
+            for s in sites}
+    assert tags == {"conv1": "channel", "bn1": "channel", "conv2": "masked", "bn2": "channel", "conv3": "channel",
+                    "relu6": "saturation", "head": "channel"}
+    for s in sites:
+        expected = term_statistics(s.gradient * s.residual)
+        for name, value in site_statistics(s).items():
+            np.testing.assert_allclose(value.numpy(), expected[name].numpy(), rtol=1e-12, atol=1e-14, err_msg=s.site.name)

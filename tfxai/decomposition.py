@@ -141,6 +141,7 @@ class SiteGradient(NamedTuple):
         output: ``y``, the site's tensor.
         residual: ``r``, broadcastable to ``y`` (left out of the graph when unused).
         saturation: ``c`` when ``r == c * (y >= c)`` (a ReLU capped at ``c``), else None.
+        masked_bias: ``b`` when ``r == (y > 0) * b`` (a bias under a fused ReLU), else None.
     """
 
     site: Site
@@ -148,6 +149,7 @@ class SiteGradient(NamedTuple):
     output: tf.Tensor
     residual: tf.Tensor
     saturation: float | None = None
+    masked_bias: tf.Tensor | None = None
 
 
 #: Reductions of a term ``t`` (N, ..., C) that :func:`site_statistics` computes.
@@ -187,6 +189,8 @@ def site_statistics(site: SiteGradient, wanted: tuple = STATISTICS, dtype: Any =
       ``min/max |g r| = min/max_c |r_c| min/max_positions |g_c|`` (exact, as
       multiplying by ``|r_c| >= 0`` keeps the order). One elementwise pass
       (``|g|``) instead of materialising ``g * r`` and its ReLU/abs.
+    * a bias under a fused ReLU (``r = (y > 0) * b``): ``g`` is masked by
+      ``ReluGrad(g, y)`` and ``b`` is treated per channel as above.
     * a saturating ReLU (``r = c * (y >= c)``): only the rows (positions) where
       some channel saturates are gathered, and nothing is done when none does
       (the usual case: saturation is rare).
@@ -203,6 +207,10 @@ def site_statistics(site: SiteGradient, wanted: tuple = STATISTICS, dtype: Any =
         g = tf.cast(g, dtype)
     if site.saturation is not None and g.shape.rank >= 2:
         return _saturation_statistics(g, site.output, site.saturation, wanted)
+    if site.masked_bias is not None and _is_per_channel(site.masked_bias, g):
+        # g * (y > 0) * b: the ReLU's own gradient op masks g in one pass
+        masked = tf.raw_ops.ReluGrad(gradients=g, features=tf.cast(site.output, dtype))
+        return _channel_statistics(masked, tf.cast(site.masked_bias, dtype), wanted)
     if _is_per_channel(r, g):
         return _channel_statistics(g, tf.cast(r, dtype), wanted)
     return term_statistics(g * tf.cast(r, dtype), wanted)
@@ -391,6 +399,20 @@ class _Saturation:
         return _saturation(self.y, self.max_value)
 
 
+class _MaskedBias:
+    """The residual ``(y > 0) * b`` of a layer with a fused ReLU, tagged with ``b`` (a function).
+
+    :func:`site_statistics` masks the gradient with ``ReluGrad(g, y)`` (one
+    pass) and treats ``b`` per channel, so the full-size ``r`` is never built.
+    """
+
+    def __init__(self, y: tf.Tensor, bias: Any):
+        self.y, self.bias = y, bias
+
+    def __call__(self) -> tf.Tensor:
+        return tf.cast(self.y > 0, self.y.dtype) * self.bias()
+
+
 def _zeros_like_channels(layer: Any, u: tf.Tensor) -> tf.Tensor:
     """Zeros of shape ``(1, 1, ..., C)`` (or ``u[:1]``'s shape for other axes), for ``r = f(0)``."""
     axis = getattr(layer, "axis", -1)
@@ -429,6 +451,7 @@ class _Hook:
         self.symbolic = symbolic
         self.records: list = []  # (Site, y, r)
         self.saturation: dict[int, float] = {}  # record index -> c, where r == c * (y >= c)
+        self.masked_bias: dict[int, Any] = {}  # record index -> b (a function), where r == (y > 0) * b
         self.unsupported: list[str] = []
         self._calls: dict[str, int] = {}
 
@@ -443,6 +466,8 @@ class _Hook:
         r = None if self.symbolic else tf.stop_gradient(tf.cast(residual(), y.dtype))
         if isinstance(residual, _Saturation):
             self.saturation[len(self.records)] = residual.max_value
+        if isinstance(residual, _MaskedBias) and not self.symbolic:
+            self.masked_bias[len(self.records)] = tf.stop_gradient(tf.cast(residual.bias(), y.dtype))
         self.records.append((Site(name, kind, tuple(y.shape[1:])), y, r))
 
     def _refuse_or_linearize(self, name: str, fn: Any, inputs: list) -> Any:
@@ -514,7 +539,7 @@ class _Hook:
             y = layer(*args, **kwargs)
             if has_bias:
                 if act == "relu":  # (a > 0) * b * ds/da == b * ds/dz: exact because of the mask
-                    self._site(name, kind, y, lambda: tf.cast(y > 0, y.dtype) * _bias(layer, y))
+                    self._site(name, kind, y, _MaskedBias(y, lambda: _bias(layer, y)))
                 else:
                     self._site(name, kind, y, lambda: _bias(layer, y))
             return y
@@ -639,7 +664,7 @@ class Decomposition:
         grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         dtype = images.dtype  # terms in the input dtype, whatever the layers compute in
         sites = [
-            SiteGradient(site, g, y, r, hook.saturation.get(i))
+            SiteGradient(site, g, y, r, hook.saturation.get(i), hook.masked_bias.get(i))
             for i, (g, (site, y, r)) in enumerate(zip(grads[1:], records))
         ]
         return tf.cast(scores, dtype), targets, images * tf.cast(grads[0], dtype), sites
