@@ -4,7 +4,7 @@ Usage (in an environment with xplique; tfxai from this checkout)::
 
     python3 -m venv /work/venv-xplique
     /work/venv-xplique/bin/pip install "tensorflow==2.20.*" xplique   # brings keras 3
-    PYTHONPATH=. /work/venv-xplique/bin/python benchmarks/bench_xplique.py [--batch 16] [--repeats 5]
+    /work/venv-xplique/bin/python benchmarks/bench_xplique.py [--batch 16] [--repeats 5]
 
 Both libraries explain the same ``keras.applications.MobileNetV2(weights=None)``
 (224x224, 1000 classes, CPU) on the same batch for the same target classes,
@@ -56,15 +56,18 @@ except ImportError:
     print(
         "xplique is not installed: nothing to compare. Install it in a separate environment, e.g.\n"
         "  python3 -m venv /work/venv-xplique && /work/venv-xplique/bin/pip install 'tensorflow==2.20.*' xplique\n"
-        "and run  PYTHONPATH=. /work/venv-xplique/bin/python benchmarks/bench_xplique.py"
+        "and run  /work/venv-xplique/bin/python benchmarks/bench_xplique.py"
     )
     sys.exit(0)
+
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-import tfxai
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tfxai
+import tfxai  # noqa: E402
 
 LAYER = "out_relu"
 
@@ -148,7 +151,7 @@ def main(argv=None) -> None:
     if args.methods:
         pairs = {k: v for k, v in pairs.items() if any(k.lower().startswith(m.lower()) for m in args.methods)}
 
-    print(f"tfxai {tfxai.__version__ if hasattr(tfxai, '__version__') else ''} vs xplique {xplique.__version__}; "
+    print(f"tfxai {getattr(tfxai, '__version__', '')} ({Path(tfxai.__file__).parent}) vs xplique {xplique.__version__}; "
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}; MobileNetV2(weights=None) 224x224, "
           f"batch {n}, CPU", flush=True)
     differences = {}
