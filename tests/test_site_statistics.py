@@ -50,7 +50,7 @@ def test_per_channel_residual_with_a_zero_bias():
 @pytest.mark.parametrize("fraction", [0.0, 0.02, 0.3, 0.8, 1.0])
 @pytest.mark.parametrize("shape", [(3, 6, 5, 4), (4, 9)])
 def test_saturation_residual(fraction, shape):
-    """r = 6 (y >= 6): none, few, many or all rows saturated (the three branches)."""
+    """r = 6 (y >= 6): none (the shortcut), few, many or all elements saturated."""
     g = RNG.normal(size=shape)
     y = np.clip(RNG.normal(3.0, 2.0, size=shape), 0.0, 5.9)
     saturated = RNG.uniform(size=shape) < fraction

@@ -191,9 +191,9 @@ def site_statistics(site: SiteGradient, wanted: tuple = STATISTICS, dtype: Any =
       (``|g|``) instead of materialising ``g * r`` and its ReLU/abs.
     * a bias under a fused ReLU (``r = (y > 0) * b``): ``g`` is masked by
       ``ReluGrad(g, y)`` and ``b`` is treated per channel as above.
-    * a saturating ReLU (``r = c * (y >= c)``): only the rows (positions) where
-      some channel saturates are gathered, and nothing is done when none does
-      (the usual case: saturation is rare).
+    * a saturating ReLU (``r = c * (y >= c)``): one max over ``y`` first; when
+      nothing saturates (often: saturation is rare) the statistics are zeros
+      and no term is built.
     * anything else: ``term_statistics(g * r)``.
 
     Args:
@@ -263,80 +263,27 @@ def _channel_max(x: tf.Tensor) -> tf.Tensor:
 
 
 def _saturation_statistics(g: tf.Tensor, y: tf.Tensor, cap: float, wanted: tuple) -> dict:
-    """Statistics of ``t = g * cap * (y >= cap)`` from the rows (positions) where some channel saturates."""
-    channels = g.shape[-1]
+    """Statistics of ``t = g * cap * (y >= cap)``; zeros without building ``t`` when nothing saturates.
+
+    One max over ``y`` decides; saturation is rare, and when it happens the
+    term is built as the decomposition builds it (measured faster on
+    EfficientNet-Lite0 than gathering only the saturated rows).
+    """
     dtype = g.dtype
-    position_shape = tf.shape(g)[:-1]
-    num_images = tf.shape(g)[0]
-    num_rows = tf.reduce_prod(position_shape)
-    per_image = num_rows // tf.maximum(num_images, 1)
+    wanted = tuple(wanted)
     cap_y = tf.constant(cap, y.dtype)
 
-    def row_statistics(g_rows: tf.Tensor, y_rows: tf.Tensor) -> dict:
-        t = tf.where(y_rows >= cap_y, g_rows * tf.constant(cap, dtype), tf.zeros_like(g_rows))
-        out = {}
-        if "relu_sum" in wanted:
-            out["relu_sum"] = tf.reduce_sum(tf.nn.relu(t), axis=-1)
-        if "total" in wanted:
-            out["total"] = tf.reduce_sum(t, axis=-1)
-        if {"abs_sum", "abs_min", "abs_max"} & set(wanted):
-            magnitude = tf.abs(t)
-            if "abs_sum" in wanted:
-                out["abs_sum"] = tf.reduce_sum(magnitude, axis=-1)
-            if "abs_min" in wanted:
-                out["abs_min"] = tf.reduce_min(magnitude, axis=-1)
-            if "abs_max" in wanted:
-                out["abs_max"] = tf.reduce_max(magnitude, axis=-1)
-        return out
-
-    def finish(rows: dict, index: tf.Tensor | None) -> list:
-        """Per-row statistics (of all rows, or of the rows `index`) -> the outputs, in `wanted` order."""
-        if index is None:
-            image = tf.range(num_rows) // per_image
-            count = tf.fill([num_images], per_image)
-        else:
-            image = tf.cast(index, tf.int32) // per_image
-            count = tf.math.unsorted_segment_sum(tf.ones_like(image), image, num_images)
-        out = []
-        for name in wanted:
-            value = rows[name]
-            if name in ("relu_sum", "abs_sum"):
-                if index is not None:
-                    value = tf.scatter_nd(index[:, None], value, tf.cast(num_rows, tf.int64)[None])
-                out.append(tf.reshape(value, position_shape))
-            elif name == "total":
-                out.append(tf.math.unsorted_segment_sum(value, image, num_images))
-            elif name == "abs_max":  # rows left out are all zero
-                out.append(tf.maximum(tf.math.unsorted_segment_max(value, image, num_images), 0))
-            else:  # abs_min: 0 unless every row of the image was kept
-                low = tf.math.unsorted_segment_min(value, image, num_images)
-                out.append(tf.where(count == per_image, low, tf.zeros_like(low)))
-        return out
-
-    def some(saturated: tf.Tensor) -> list:
-        index = tf.where(saturated)[:, 0]
-        g_rows = tf.gather(tf.reshape(g, [-1, channels]), index)
-        y_rows = tf.gather(tf.reshape(y, [-1, channels]), index)
-        return finish(row_statistics(g_rows, y_rows), index)
-
-    def most() -> list:
-        return finish(row_statistics(tf.reshape(g, [-1, channels]), tf.reshape(y, [-1, channels])), None)
+    def saturated() -> list:
+        r = tf.where(y >= cap_y, tf.constant(cap, dtype), tf.constant(0, dtype))
+        statistics = term_statistics(g * r, wanted)
+        return [statistics[name] for name in wanted]
 
     def none() -> list:
-        zeros = []
-        for name in wanted:
-            shape = position_shape if name in ("relu_sum", "abs_sum") else [num_images]
-            zeros.append(tf.zeros(shape, dtype))
-        return zeros
+        position_shape, num_images = tf.shape(g)[:-1], tf.shape(g)[:1]
+        return [tf.zeros(position_shape if name in ("relu_sum", "abs_sum") else num_images, dtype) for name in wanted]
 
-    def any_saturated() -> list:
-        saturated = tf.reshape(tf.reduce_max(y, axis=-1), [-1]) >= cap_y  # rows with a saturated channel
-        count = tf.reduce_sum(tf.cast(saturated, tf.int32))
-        return tf.cond(count * 2 > num_rows, most, lambda: some(saturated))
-
-    wanted = tuple(wanted)
     peak = tf.reduce_max(_channel_max(y)) if y.shape.rank > 2 else tf.reduce_max(y)
-    values = tf.cond(peak >= cap_y, any_saturated, none)
+    values = tf.cond(peak >= cap_y, saturated, none)
     for name, value in zip(wanted, values):
         value.set_shape(g.shape[:-1] if name in ("relu_sum", "abs_sum") else g.shape[:1])
     return dict(zip(wanted, values))
@@ -388,8 +335,7 @@ class _Saturation:
     """The residual of a saturating ReLU as a zero-argument function, tagged with its constant.
 
     Calling it gives the dense ``r`` (:func:`_saturation`); the tag lets
-    :func:`site_statistics` work from ``y`` directly, touching only the
-    saturated positions instead of a full-size ``r``.
+    :func:`site_statistics` skip the term when ``y`` never reaches the cap.
     """
 
     def __init__(self, y: tf.Tensor, max_value: float):
