@@ -128,7 +128,7 @@ def main(argv=None) -> None:
         lambda x_maps, ours: relative_difference(ours, x_maps[..., 0]),
     )
     ig = tfxai.IntegratedGradients(model, baseline=0.0, num_steps=args.ig_steps, method="trapezoid",
-                                   output="logit", batch_size=n, input_range=(-1, 1))
+                                   output="logit", batch_size=n)
     x_ig = IntegratedGradients(logits_model, batch_size=n, steps=args.ig_steps + 1, baseline_value=0.0, reducer="sum")
 
     def compare_ig(x_maps, ours):
