@@ -134,6 +134,163 @@ class DecompositionResult(NamedTuple):
         return sum_terms(self.input_term, [t.value for t in self.terms])
 
 
+class SiteGradient(NamedTuple):
+    """A site in one backward pass: its term is ``gradient * residual``.
+
+    Attributes:
+        site: the :class:`Site`.
+        gradient: ``ds/dy``, shape ``(N, *site.shape)``.
+        output: ``y``, the site's tensor.
+        residual: ``r``, broadcastable to ``y`` (left out of the graph when unused).
+        saturation: ``c`` when ``r == c * (y >= c)`` (a ReLU capped at ``c``), else None.
+        masked_bias: ``b`` when ``r == (y > 0) * b`` (a bias under a fused ReLU), else None.
+    """
+
+    site: Site
+    gradient: tf.Tensor
+    output: tf.Tensor
+    residual: tf.Tensor
+    saturation: float | None = None
+    masked_bias: tf.Tensor | None = None
+
+
+#: Reductions of a term ``t`` (N, ..., C) that :func:`site_statistics` computes.
+#: Per position (channel axis reduced, shape (N, ...)): ``relu_sum`` = sum_c ReLU(t),
+#: ``abs_sum`` = sum_c |t|. Per image (shape (N,)): ``total`` = sum(t),
+#: ``abs_min`` = min |t|, ``abs_max`` = max |t|.
+STATISTICS = ("relu_sum", "abs_sum", "total", "abs_min", "abs_max")
+
+
+def term_statistics(term: tf.Tensor, wanted: tuple = STATISTICS) -> dict:
+    """The `wanted` :data:`STATISTICS` of a materialised term ``(N, ..., C)``."""
+    axes = list(range(1, term.shape.rank))
+    out = {}
+    if "relu_sum" in wanted:
+        out["relu_sum"] = tf.reduce_sum(tf.nn.relu(term), axis=-1)
+    if "total" in wanted:
+        out["total"] = tf.reduce_sum(term, axis=axes)
+    if {"abs_sum", "abs_min", "abs_max"} & set(wanted):
+        magnitude = tf.abs(term)
+        if "abs_sum" in wanted:
+            out["abs_sum"] = tf.reduce_sum(magnitude, axis=-1)
+        if "abs_min" in wanted:
+            out["abs_min"] = tf.reduce_min(magnitude, axis=axes)
+        if "abs_max" in wanted:
+            out["abs_max"] = tf.reduce_max(magnitude, axis=axes)
+    return out
+
+
+def site_statistics(site: SiteGradient, wanted: tuple = STATISTICS, dtype: Any = None) -> dict:
+    """The `wanted` :data:`STATISTICS` of a site's term ``g * r``, without building it where possible.
+
+    Equal to ``term_statistics(g * r)`` up to the order of floating-point sums:
+
+    * per-channel ``r`` (BatchNormalization, Rescaling, conv/dense biases without
+      a fused ReLU): ``sum_c |g r| = |g| @ |r|`` and ``sum_c g r = g @ r`` are
+      matrix-vector products, ``sum_c ReLU(g r) = (|g| @ |r| + g @ r) / 2``, and
+      ``min/max |g r| = min/max_c |r_c| min/max_positions |g_c|`` (exact, as
+      multiplying by ``|r_c| >= 0`` keeps the order). One elementwise pass
+      (``|g|``) instead of materialising ``g * r`` and its ReLU/abs.
+    * a bias under a fused ReLU (``r = (y > 0) * b``): ``g`` is masked by
+      ``ReluGrad(g, y)`` and ``b`` is treated per channel as above.
+    * a saturating ReLU (``r = c * (y >= c)``): one max over ``y`` first; when
+      nothing saturates (often: saturation is rare) the statistics are zeros
+      and no term is built.
+    * anything else: ``term_statistics(g * r)``.
+
+    Args:
+        site: a :class:`SiteGradient` of :meth:`Decomposition.gradients`.
+        wanted: names from :data:`STATISTICS`.
+        dtype: the dtype of the results (default: the gradient's).
+    """
+    g, r = site.gradient, site.residual
+    dtype = tf.as_dtype(dtype or g.dtype)
+    if g.dtype != dtype:
+        g = tf.cast(g, dtype)
+    if site.saturation is not None and g.shape.rank >= 2:
+        return _saturation_statistics(g, site.output, site.saturation, wanted)
+    if site.masked_bias is not None and _is_per_channel(site.masked_bias, g):
+        # g * (y > 0) * b: the ReLU's own gradient op masks g in one pass
+        masked = tf.raw_ops.ReluGrad(gradients=g, features=tf.cast(site.output, dtype))
+        return _channel_statistics(masked, tf.cast(site.masked_bias, dtype), wanted)
+    if _is_per_channel(r, g):
+        return _channel_statistics(g, tf.cast(r, dtype), wanted)
+    return term_statistics(g * tf.cast(r, dtype), wanted)
+
+
+def _is_per_channel(r: tf.Tensor, g: tf.Tensor) -> bool:
+    """True when `r` only varies along the last axis of `g` (shape (1, ..., 1, C), (C,), ())."""
+    shape = r.shape
+    if g.shape.rank < 2 or shape.rank is None or shape.rank > g.shape.rank or None in shape.as_list():
+        return False
+    dims = shape.as_list()
+    return all(d == 1 for d in dims[:-1]) and (not dims or dims[-1] in (1, g.shape[-1]))
+
+
+def _channel_statistics(g: tf.Tensor, r: tf.Tensor, wanted: tuple) -> dict:
+    channels = g.shape[-1]
+    rows = tf.reshape(g, [-1, channels])
+    r = tf.broadcast_to(tf.reshape(r, [-1]), [channels])
+    position_shape = tf.shape(g)[:-1]
+    spatial = list(range(1, g.shape.rank - 1))
+    out = {}
+
+    def dot(matrix: tf.Tensor, vector: tf.Tensor) -> tf.Tensor:
+        return tf.reshape(tf.matmul(matrix, vector[:, None]), position_shape)
+
+    signed = dot(rows, r) if {"relu_sum", "total"} & set(wanted) else None
+    if {"relu_sum", "abs_sum", "abs_min", "abs_max"} & set(wanted):
+        magnitude = tf.abs(g)
+        if {"relu_sum", "abs_sum"} & set(wanted):
+            absolute = dot(tf.reshape(magnitude, [-1, channels]), tf.abs(r))
+            if "abs_sum" in wanted:
+                out["abs_sum"] = absolute
+            if "relu_sum" in wanted:  # ReLU(x) = (|x| + x) / 2, clipped against rounding
+                out["relu_sum"] = tf.nn.relu((absolute + signed) * tf.constant(0.5, g.dtype))
+        if "abs_min" in wanted:
+            low = tf.reduce_min(magnitude, axis=spatial) if spatial else magnitude
+            out["abs_min"] = tf.reduce_min(low * tf.abs(r), axis=-1)
+        if "abs_max" in wanted:
+            out["abs_max"] = tf.reduce_max(_channel_max(magnitude) * tf.abs(r), axis=-1)
+    if "total" in wanted:
+        out["total"] = tf.reduce_sum(signed, axis=spatial) if spatial else signed
+    return out
+
+
+def _channel_max(x: tf.Tensor) -> tf.Tensor:
+    """``(N, C)`` max over the positions of ``(N, ..., C)``; a global max-pooling for 2-D maps (faster)."""
+    if x.shape.rank == 4 and None not in x.shape[1:3]:
+        return tf.reshape(tf.nn.max_pool2d(x, x.shape[1:3], 1, "VALID"), [-1, x.shape[-1]])
+    return tf.reduce_max(x, axis=list(range(1, x.shape.rank - 1))) if x.shape.rank > 2 else x
+
+
+def _saturation_statistics(g: tf.Tensor, y: tf.Tensor, cap: float, wanted: tuple) -> dict:
+    """Statistics of ``t = g * cap * (y >= cap)``; zeros without building ``t`` when nothing saturates.
+
+    One max over ``y`` decides; saturation is rare, and when it happens the
+    term is built as the decomposition builds it (measured faster on
+    EfficientNet-Lite0 than gathering only the saturated rows).
+    """
+    dtype = g.dtype
+    wanted = tuple(wanted)
+    cap_y = tf.constant(cap, y.dtype)
+
+    def saturated() -> list:
+        r = tf.where(y >= cap_y, tf.constant(cap, dtype), tf.constant(0, dtype))
+        statistics = term_statistics(g * r, wanted)
+        return [statistics[name] for name in wanted]
+
+    def none() -> list:
+        position_shape, num_images = tf.shape(g)[:-1], tf.shape(g)[:1]
+        return [tf.zeros(position_shape if name in ("relu_sum", "abs_sum") else num_images, dtype) for name in wanted]
+
+    peak = tf.reduce_max(_channel_max(y)) if y.shape.rank > 2 else tf.reduce_max(y)
+    values = tf.cond(peak >= cap_y, saturated, none)
+    for name, value in zip(wanted, values):
+        value.set_shape(g.shape[:-1] if name in ("relu_sum", "abs_sum") else g.shape[:1])
+    return dict(zip(wanted, values))
+
+
 def sum_terms(input_term: tf.Tensor, values: list) -> tf.Tensor:
     """Per-image sum of all terms, accumulated in the terms' dtype."""
     total = tf.reduce_sum(input_term, axis=tf.range(1, tf.rank(input_term)))
@@ -176,6 +333,34 @@ def _saturation(y: tf.Tensor, max_value: float) -> tf.Tensor:
     return tf.where(y >= max_value, tf.constant(max_value, y.dtype), tf.constant(0, y.dtype))
 
 
+class _Saturation:
+    """The residual of a saturating ReLU as a zero-argument function, tagged with its constant.
+
+    Calling it gives the dense ``r`` (:func:`_saturation`); the tag lets
+    :func:`site_statistics` skip the term when ``y`` never reaches the cap.
+    """
+
+    def __init__(self, y: tf.Tensor, max_value: float):
+        self.y, self.max_value = y, max_value
+
+    def __call__(self) -> tf.Tensor:
+        return _saturation(self.y, self.max_value)
+
+
+class _MaskedBias:
+    """The residual ``(y > 0) * b`` of a layer with a fused ReLU, tagged with ``b`` (a function).
+
+    :func:`site_statistics` masks the gradient with ``ReluGrad(g, y)`` (one
+    pass) and treats ``b`` per channel, so the full-size ``r`` is never built.
+    """
+
+    def __init__(self, y: tf.Tensor, bias: Any):
+        self.y, self.bias = y, bias
+
+    def __call__(self) -> tf.Tensor:
+        return tf.cast(self.y > 0, self.y.dtype) * self.bias()
+
+
 def _zeros_like_channels(layer: Any, u: tf.Tensor) -> tf.Tensor:
     """Zeros of shape ``(1, 1, ..., C)`` (or ``u[:1]``'s shape for other axes), for ``r = f(0)``."""
     axis = getattr(layer, "axis", -1)
@@ -213,6 +398,8 @@ class _Hook:
         self.copies = copies  # id(layer) -> linear copy, shared between passes
         self.symbolic = symbolic
         self.records: list = []  # (Site, y, r)
+        self.saturation: dict[int, float] = {}  # record index -> c, where r == c * (y >= c)
+        self.masked_bias: dict[int, Any] = {}  # record index -> b (a function), where r == (y > 0) * b
         self.unsupported: list[str] = []
         self._calls: dict[str, int] = {}
 
@@ -225,6 +412,10 @@ class _Hook:
     def _site(self, name: str, kind: str, y: Any, residual: Any) -> None:
         """Record a site; `residual` is a zero-argument function giving r (broadcastable to y)."""
         r = None if self.symbolic else tf.stop_gradient(tf.cast(residual(), y.dtype))
+        if isinstance(residual, _Saturation):
+            self.saturation[len(self.records)] = residual.max_value
+        if isinstance(residual, _MaskedBias) and not self.symbolic:
+            self.masked_bias[len(self.records)] = tf.stop_gradient(tf.cast(residual.bias(), y.dtype))
         self.records.append((Site(name, kind, tuple(y.shape[1:])), y, r))
 
     def _refuse_or_linearize(self, name: str, fn: Any, inputs: list) -> Any:
@@ -242,7 +433,7 @@ class _Hook:
             return activation(z)
         if act in _PIECEWISE_CONSTANT:  # relu6
             y = activation(z)
-            self._site(name, "activation", y, lambda: _saturation(y, 6.0))
+            self._site(name, "activation", y, _Saturation(y, 6.0))
             return y
         return self._refuse_or_linearize(name, lambda u: activation(u[0]), [z])
 
@@ -270,7 +461,7 @@ class _Hook:
             if not _relu_is_homogeneous(layer):
                 slope, threshold = float(layer.negative_slope), float(layer.threshold)
                 if slope == 0.0 and threshold == 0.0:  # ReLU(max_value): cheap test on the output
-                    self._site(name, "activation", y, lambda: _saturation(y, float(layer.max_value)))
+                    self._site(name, "activation", y, _Saturation(y, float(layer.max_value)))
                 else:
                     self._site(name, "activation", y, lambda: relu_residual(args[0], layer.max_value, slope, threshold))
             return y
@@ -296,7 +487,7 @@ class _Hook:
             y = layer(*args, **kwargs)
             if has_bias:
                 if act == "relu":  # (a > 0) * b * ds/da == b * ds/dz: exact because of the mask
-                    self._site(name, kind, y, lambda: tf.cast(y > 0, y.dtype) * _bias(layer, y))
+                    self._site(name, kind, y, _MaskedBias(y, lambda: _bias(layer, y)))
                 else:
                     self._site(name, kind, y, lambda: _bias(layer, y))
             return y
@@ -398,25 +589,46 @@ class Decomposition:
     # -- in-graph core, shared with FullGrad and T-Grad
     def forward(self, images: tf.Tensor) -> tuple[tf.Tensor, list]:
         """Class logits and ``[(Site, y, r), ...]`` with real tensors (call inside a tape)."""
+        logits, hook = self._replay(images)
+        return logits, hook.records
+
+    def _replay(self, images: tf.Tensor) -> tuple[tf.Tensor, _Hook]:
         hook = self._hook()
         raw = surgery.replay(self.model, images, hook)
-        return self.adapter.class_logits(raw), hook.records
+        return self.adapter.class_logits(raw), hook
+
+    def gradients(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]:
+        """One forward and one backward pass: ``(logits s (N,), targets, input term, [SiteGradient])``.
+
+        Every site comes with ``ds/dy`` and its residual; the term is
+        ``gradient * residual`` (:meth:`terms`), and :func:`site_statistics`
+        reduces it without building it. ``targets == -1`` explains the
+        predicted class of the row.
+        """
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            logits, hook = self._replay(images)
+            targets = _runtime.resolve_predicted(targets, logits)
+            scores = self.adapter.scores(logits, targets, "logit")
+        records = hook.records
+        sources = [images] + [y for _, y, _ in records]
+        grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        dtype = images.dtype  # terms in the input dtype, whatever the layers compute in
+        sites = [
+            SiteGradient(site, g, y, r, hook.saturation.get(i), hook.masked_bias.get(i))
+            for i, (g, (site, y, r)) in enumerate(zip(grads[1:], records))
+        ]
+        return tf.cast(scores, dtype), targets, images * tf.cast(grads[0], dtype), sites
 
     def terms(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list]:
         """One forward and one backward pass: ``(logits s (N,), targets, input term, [term values])``.
 
         ``targets == -1`` explains the predicted class of the row.
         """
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            logits, records = self.forward(images)
-            targets = _runtime.resolve_predicted(targets, logits)
-            scores = self.adapter.scores(logits, targets, "logit")
-        sources = [images] + [y for _, y, _ in records]
-        grads = tape.gradient(scores, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        dtype = images.dtype  # terms in the input dtype, whatever the layers compute in
-        values = [tf.cast(g, dtype) * tf.cast(r, dtype) for g, (_, _, r) in zip(grads[1:], records)]
-        return tf.cast(scores, dtype), targets, images * tf.cast(grads[0], dtype), values
+        scores, targets, input_term, sites = self.gradients(images, targets)
+        dtype = input_term.dtype
+        values = [tf.cast(s.gradient * s.residual, dtype) for s in sites]
+        return scores, targets, input_term, values
 
     def spatial_terms(self, images: tf.Tensor, targets: tf.Tensor) -> list:
         """``[input term, every (N, h, w, c) site term]``: the terms with a spatial extent (in-graph)."""

@@ -6,10 +6,12 @@ import keras
 import tensorflow as tf
 
 from tfxai import _batching, _validation, image_ops
-from tfxai.decomposition import Decomposition
+from tfxai.decomposition import Decomposition, site_statistics, term_statistics
 from tfxai.explainers.base import Explainer
 
 VARIANTS = ("official", "pytorch_grad_cam")
+#: What the official post-processing needs of each term: ``sum_c |t|`` per position, ``min |t|``, ``max |t|``.
+STATISTICS = ("abs_sum", "abs_min", "abs_max")
 
 
 class FullGrad(Explainer):
@@ -56,8 +58,16 @@ class FullGrad(Explainer):
         size = tuple(images.shape[1:3])
 
         def chunk(index: tf.Tensor) -> tf.Tensor:
-            spatial = self.decomposition.spatial_terms(tf.gather(images, index), tf.gather(targets, index))
-            return fullgrad_map(spatial, size, self.variant)
+            batch, labels = tf.gather(images, index), tf.gather(targets, index)
+            if self.variant != "official":  # per-channel min-max: from the full terms
+                return fullgrad_map(self.decomposition.spatial_terms(batch, labels), size, self.variant)
+            _, _, input_term, sites = self.decomposition.gradients(batch, labels)
+            dtype = input_term.dtype
+            statistics = [(term_statistics(input_term, STATISTICS), input_term.shape[-1])] + [
+                (site_statistics(s, STATISTICS, dtype), s.gradient.shape[-1])
+                for s in sites if s.gradient.shape.rank == 4
+            ]
+            return fullgrad_map_from_statistics(statistics, size)
 
         spec = tf.TensorSpec(size, images.dtype)
         return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, spec)
@@ -70,6 +80,10 @@ def fullgrad_map(terms: list, size: tuple, variant: str = "official") -> tf.Tens
     size are summed first and upsampled once per distinct size (the result is
     the per-layer definition; it only saves work).
     """
+    if variant == "official":
+        return fullgrad_map_from_statistics(
+            [(term_statistics(term, STATISTICS), term.shape[-1]) for term in terms], size
+        )
     groups: dict = {}
     for term in terms:
         magnitude = tf.abs(term)
@@ -84,3 +98,19 @@ def fullgrad_map(terms: list, size: tuple, variant: str = "official") -> tf.Tens
         return total
     shifted = total - tf.reduce_min(total, axis=[1, 2], keepdims=True)
     return shifted / (tf.reduce_max(shifted, axis=[1, 2], keepdims=True) + 1e-7)
+
+
+def fullgrad_map_from_statistics(statistics: list, size: tuple) -> tf.Tensor:
+    """The official FullGrad map from ``(statistics, channels)`` of each term.
+
+    ``sum_c (|t| - m) / (M - m + 1e-6)`` with ``m, M`` the min and max of
+    ``|t|`` over the sample is ``(sum_c |t| - C m) / (M - m + 1e-6)``, so
+    ``abs_sum``, ``abs_min`` and ``abs_max`` (:data:`STATISTICS`) suffice.
+    """
+    groups: dict = {}
+    for st, channels in statistics:
+        low, high = st["abs_min"][:, None, None], st["abs_max"][:, None, None]
+        normalised = (st["abs_sum"] - channels * low) / (high - low + 1e-6)
+        key = tuple(normalised.shape[1:3])
+        groups[key] = groups[key] + normalised if key in groups else normalised
+    return tf.add_n([image_ops.resize(maps, size) for maps in groups.values()])

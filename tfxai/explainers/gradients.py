@@ -75,6 +75,15 @@ class InputXGradient(_GradientMethod):
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(attributions, axis=-1)
 
+    def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        """The map chunk by chunk: the ``(N, H, W, C)`` attributions are never gathered."""
+
+        def chunk(index: tf.Tensor) -> tf.Tensor:
+            batch = tf.gather(images, index)
+            return self.reduce_channels(batch * self.input_gradients(batch, tf.gather(targets, index))[0])
+
+        return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, tf.TensorSpec(images.shape[1:3], images.dtype))
+
 
 class SmoothGrad(_GradientMethod):
     """SmoothGrad: the gradient averaged over noisy copies of the image.

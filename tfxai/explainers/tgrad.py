@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfxai import _batching, image_ops
-from tfxai.decomposition import Decomposition
+from tfxai.decomposition import Decomposition, site_statistics, term_statistics
 from tfxai.explainers.base import Explainer
 
 EPSILON = 1e-16
+#: What Eq. 8 needs of each term: ``S = sum_c ReLU(t)`` per position and ``sum(t)``.
+STATISTICS = ("relu_sum", "total")
 
 
 class TGrad(Explainer):
@@ -54,19 +58,28 @@ class TGrad(Explainer):
         self.decomposition = Decomposition(self.adapter, mode=mode, batch_size=batch_size)
         self.mode = mode
 
+    def _statistics(self, images: tf.Tensor, targets: tf.Tensor) -> list:
+        """``S`` and ``sum(t)`` of the input term and of every spatial site, from one pass.
+
+        The site terms are never built (:func:`tfxai.decomposition.site_statistics`).
+        """
+        _, _, input_term, sites = self.decomposition.gradients(images, targets)
+        dtype = input_term.dtype
+        spatial = [s for s in sites if s.gradient.shape.rank == 4]
+        return [term_statistics(input_term, STATISTICS)] + [site_statistics(s, STATISTICS, dtype) for s in spatial]
+
     def _layer_maps(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[list, list]:
         size = tuple(images.shape[1:3])
-        maps, scores = [], []
-        for term in self.decomposition.spatial_terms(images, targets):
-            maps.append(normalized_upsample(tf.reduce_sum(tf.nn.relu(term), axis=-1), size))
-            scores.append(tf.nn.relu(tf.reduce_sum(term, axis=[1, 2, 3])))
+        statistics = self._statistics(images, targets)
+        maps = [normalized_upsample(st["relu_sum"], size) for st in statistics]
+        scores = [tf.nn.relu(st["total"]) for st in statistics]
         return maps, scores
 
     def explain_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         size = tuple(images.shape[1:3])
 
         def chunk(index: tf.Tensor) -> tf.Tensor:
-            return tgrad_map(self.decomposition.spatial_terms(tf.gather(images, index), tf.gather(targets, index)), size)
+            return tgrad_map_from_statistics(self._statistics(tf.gather(images, index), tf.gather(targets, index)), size)
 
         return _batching.map_images(chunk, tf.shape(images)[0], self.batch_size, tf.TensorSpec(size, images.dtype))
 
@@ -103,7 +116,12 @@ def normalized_upsample(maps: tf.Tensor, size: tuple) -> tf.Tensor:
 
 
 def tgrad_map(terms: list, size: tuple) -> tf.Tensor:
-    """Eq. 8 for ``(N, h, w, c)`` signed terms (the input term first): ``(N, H, W)`` map.
+    """Eq. 8 for ``(N, h, w, c)`` signed terms (the input term first): ``(N, H, W)`` map."""
+    return tgrad_map_from_statistics([term_statistics(term, STATISTICS) for term in terms], size)
+
+
+def tgrad_map_from_statistics(statistics: list, size: tuple) -> tf.Tensor:
+    """Eq. 8 from each term's ``relu_sum`` ``S (N, h, w)`` and ``total`` ``sum(t) (N,)``.
 
     Bilinear upsampling is linear, so ``sum(up(S))`` is ``sum(S * W)`` with
     ``W`` the upsampling's adjoint applied to ones, and the weighted maps of
@@ -112,9 +130,9 @@ def tgrad_map(terms: list, size: tuple) -> tf.Tensor:
     distinct feature-map size instead of one per layer.
     """
     groups: dict = {}
-    for term in terms:
-        maps = tf.reduce_sum(tf.nn.relu(term), axis=-1)
-        score = tf.nn.relu(tf.reduce_sum(term, axis=[1, 2, 3]))
+    for st in statistics:
+        maps = st["relu_sum"]
+        score = tf.nn.relu(st["total"])
         key = tuple(maps.shape[1:3])
         mass = tf.reduce_sum(maps * upsampling_mass(key, size, maps.dtype), axis=[1, 2])
         weighted = maps * (score / (mass + EPSILON))[:, None, None]
@@ -123,9 +141,18 @@ def tgrad_map(terms: list, size: tuple) -> tf.Tensor:
 
 
 def upsampling_mass(small: tuple, size: tuple, dtype: tf.DType) -> tf.Tensor:
-    """``W (h, w)`` with ``sum(resize(S, size)) == sum(S * W)`` for every map ``S`` of shape `small`."""
-    ones = tf.ones([1, *small], dtype)
-    with tf.GradientTape() as tape:
-        tape.watch(ones)
-        total = tf.reduce_sum(image_ops.resize(ones, size))
-    return tape.gradient(total, ones)[0]
+    """``W (h, w)`` with ``sum(resize(S, size)) == sum(S * W)`` for every map ``S`` of shape `small`.
+
+    Bilinear resizing is separable, ``resize(S) = A S B^T`` with the
+    interpolation matrices of :func:`tfxai.image_ops.bilinear_matrix`, so ``W``
+    is the outer product of their column sums: a constant, computed once.
+    """
+    return tf.constant(_mass(tuple(small), tuple(size)), dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _mass(small: tuple, size: tuple) -> np.ndarray:
+    with tf.init_scope():  # eager, also while tracing
+        rows = image_ops.bilinear_matrix(small[0], size[0]).numpy().sum(axis=0)
+        cols = image_ops.bilinear_matrix(small[1], size[1]).numpy().sum(axis=0)
+    return np.outer(rows, cols)
