@@ -1,9 +1,9 @@
 """``python -m tfxai evaluate``: the evaluation protocol on a folder of images or a TFDS dataset.
 
-Example (the real model and photos of ../shared/assets)::
+Example (a saved model and a folder of photos with a ``labels.csv``)::
 
-    python -m tfxai evaluate --model ../shared/assets/models/efficientnet_lite0_imagenet.keras \
-        --images ../shared/assets/imagenet_samples --methods gradcam,vanilla \
+    python -m tfxai evaluate --model efficientnet_lite0_imagenet.keras \
+        --images imagenet_samples/ --methods gradcam,vanilla \
         --num-images 20 --num-steps 16 --out eval-out
 
 Writes ``results.csv``, ``results.md``, ``results.json``, ``curves.png``,
