@@ -16,7 +16,7 @@ import os as _os
 import sys as _sys
 
 def _start_tensorflow_quietly() -> None:
-    """For the command line only: load TensorFlow with its C++ start-up logs (CUDA probing, oneDNN notes)
+    """For the command line only: load TensorFlow with its C++ start-up logs (CUDA probing)
     sent to /dev/null. They are printed before absl logging starts, so no environment variable hides them.
     Python errors are raised after stderr is restored; a library import leaves the user's terminal alone."""
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -25,7 +25,9 @@ def _start_tensorflow_quietly() -> None:
     try:
         import tensorflow as _tf
 
-        _tf.constant(0) + 0  # the first op logs too
+        # devices are probed here (CUDA, oneDNN notes); no op runs, so the eager context stays
+        # unconfigured and a MultiWorkerMirroredStrategy can still be created afterwards
+        _tf.config.list_physical_devices()
     finally:
         _os.dup2(saved, 2)
         _os.close(saved)

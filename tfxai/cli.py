@@ -93,8 +93,8 @@ def explain(args: argparse.Namespace, progress: Callable[[str], None]) -> dict:
     else:
         targets = probabilities.argmax(axis=-1).astype(np.int32)
     targets = np.asarray(targets, np.int32)
-    names = adapter.class_names
-    labels = [names[t] for t in targets] if names else io.class_names(targets, adapter.num_classes)
+    class_names = adapter.class_names
+    labels = [class_names[t] for t in targets] if class_names else io.class_names(targets, adapter.num_classes)
     maps: dict[str, np.ndarray] = {}
     overrides = {"scorecam": {"num_channels": args.scorecam_channels}} if args.scorecam_channels else {}
     with tqdm(total=len(names) * len(raw), desc="explaining", unit="map", disable=args.no_progress, file=sys.stdout) as bar:
