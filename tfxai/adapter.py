@@ -217,7 +217,7 @@ class ModelAdapter:
         margin = RANGE_TOLERANCE * (high - low)
         fix = (
             "Pass images in that range, or give the model's real range once: "
-            f"`tfxai.adapt(model, input_range=(low, high))`."
+            "`tfxai.adapt(model, input_range=(low, high))`."
         )
         if lo < low - margin or hi > high + margin:
             warnings.warn(

@@ -523,13 +523,13 @@ def run_folder(args: argparse.Namespace) -> int:
         if len(items) != 1:
             raise InvalidInputError("--targets takes one class (index or name) for a folder.")
         targets = int(adapter.runtime(1).targets([int(items[0]) if items[0].lstrip("-").isdigit() else items[0]], 1)[0])
-    tf_preprocess = None
-    if preprocess is not None:
-        def tf_preprocess(image: tf.Tensor) -> tf.Tensor:  # keras.applications functions are NumPy-based
-            out = tf.numpy_function(
-                lambda x: np.asarray(preprocess(np.array(x, copy=True)), np.float32), [image], tf.float32, stateful=False
-            )
-            return tf.ensure_shape(out, image.shape)  # the data pipeline's static shape, for the compiled step
+    def numpy_preprocess(image: tf.Tensor) -> tf.Tensor:  # keras.applications functions are NumPy-based
+        out = tf.numpy_function(
+            lambda x: np.asarray(preprocess(np.array(x, copy=True)), np.float32), [image], tf.float32, stateful=False
+        )
+        return tf.ensure_shape(out, image.shape)  # the data pipeline's static shape, for the compiled step
+
+    tf_preprocess = None if preprocess is None else numpy_preprocess
     from tfxai import _registry
 
     overrides = {"scorecam": {"num_channels": args.scorecam_channels}} if getattr(args, "scorecam_channels", None) else {}

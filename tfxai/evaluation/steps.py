@@ -25,7 +25,6 @@ import tensorflow as tf
 from tfxai import image_ops
 from tfxai.errors import InvalidInputError, InvalidTypeError
 from tfxai.metrics import _common
-from tfxai.metrics.perturbation import pixel_ranks
 
 
 def probability_fn(model_or_adapter: Any) -> Callable[[tf.Tensor], tf.Tensor]:

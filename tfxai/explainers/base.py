@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar
 
-import keras
 import numpy as np
 import tensorflow as tf
 

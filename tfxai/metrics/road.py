@@ -51,6 +51,7 @@ import tensorflow as tf
 from tfxai import _batching, _runtime, _validation
 from tfxai.adapter import adapt
 from tfxai.errors import InvalidInputError, InvalidTypeError
+from tfxai.metrics.perturbation import pixel_ranks
 
 ORDERS = ("morf", "lerf")
 #: (dy, dx) -> weight of the neighbours (the authors' ``neighbors_weights``).
@@ -216,12 +217,6 @@ def noisy_linear_imputation(images: tf.Tensor, removed: tf.Tensor, noise_std: fl
     return imputed + noise_std * tf.cast(removed, images.dtype)[..., None] * noise, residual
 
 
-def _ranks(maps: tf.Tensor) -> tf.Tensor:
-    flat = tf.reshape(maps, [tf.shape(maps)[0], -1])
-    order = tf.argsort(-flat, axis=-1, stable=True)
-    return tf.argsort(order, axis=-1, stable=True)
-
-
 def road(
     model: Any,
     images: Any,
@@ -329,7 +324,7 @@ def road_scores_fn(adapter: Any, size: tuple, *, percentages: Sequence[float], o
     noise_std = noise * (high - low)
 
     def fn(images: tf.Tensor, maps: tf.Tensor, targets: tf.Tensor, seed_pair: tf.Tensor) -> tuple:
-        ranks = tf.reshape(_ranks(maps), [-1, height, width])
+        ranks = tf.reshape(pixel_ranks(maps), [-1, height, width])
 
         def row(image_index: tf.Tensor, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             count = tf.gather(row_counts, k)[:, None, None]
