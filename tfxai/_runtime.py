@@ -11,11 +11,16 @@ Used by every explainer, the decomposition and the metrics (one engine). A
   :data:`PREDICTED` (``-1``) for "the predicted class";
 * :meth:`Runtime.compiled` returns a `tf.function` per name and input shapes
   (the batch axis unknown, so batch sizes share one trace), counting traces;
-* :meth:`Runtime.seed` turns ``None`` or an int into a stateless seed pair.
+* :meth:`Runtime.seed` turns ``None`` or an int into a stateless seed pair;
+* :meth:`Runtime.step` is the engine of the pipelines (the evaluation runner,
+  the folder stream): one compiled step per name and input specs, run on every
+  replica of a `tf.distribute` strategy, with the XLA fallback and its
+  warning and the in-graph non-finite guard (:class:`Step`).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -73,23 +78,154 @@ class Runtime:
             self._functions[key] = tf.function(traced, input_signature=signature)
         return self._functions[key]
 
+    def step(
+        self,
+        name: Any,
+        body: Callable,
+        specs: Any,
+        *,
+        strategy: tf.distribute.Strategy | None = None,
+        jit: bool = False,
+        guard: Callable[[Any], dict] | None = None,
+        reduce: Callable[[tf.distribute.Strategy, Any], Any] | None = None,
+        prepare: Callable | None = None,
+        hint: str = "",
+    ) -> "Step":
+        """The compiled pipeline step `name` (see :class:`Step`), one per name, input specs, strategy and `jit`.
+
+        `name` must identify `body` (the runner and the stream put their explainer
+        and settings objects in it): a second call with the same key returns the
+        same step, traced once.
+        """
+        strategy = strategy if strategy is not None else tf.distribute.get_strategy()
+        flat = tuple(tf.nest.flatten(specs, expand_composites=False))
+        try:
+            hash(flat)
+        except TypeError:
+            flat = repr(flat)
+        key = ("step", name, flat, strategy, bool(jit))
+        if key not in self._functions:
+            self._functions[key] = Step(body, specs, strategy=strategy, jit=jit, guard=guard, reduce=reduce,
+                                        prepare=prepare, hint=hint, what=name)
+        return self._functions[key]
+
     # ------------------------------------------------------------------ in-graph helpers
-    def predicted(self, images: tf.Tensor) -> tf.Tensor:
-        """``(N,)`` argmax classes of `images`, chunked by `batch_size` (in-graph)."""
+    def predicted(self, images: tf.Tensor, fixed: bool = False) -> tf.Tensor:
+        """``(N,)`` argmax classes of `images`, chunked by `batch_size` (in-graph; `fixed`: static chunks for XLA)."""
         return _batching.map_images(
             lambda index: tf.argmax(self.adapter.logits(tf.gather(images, index)), axis=-1, output_type=tf.int32),
             tf.shape(images)[0],
             self.batch_size,
             tf.TensorSpec([], tf.int32),
+            fixed=fixed,
         )
 
-    def resolve(self, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+    def resolve(self, images: tf.Tensor, targets: tf.Tensor, fixed: bool = False) -> tf.Tensor:
         """`targets` with ``-1`` replaced by the predicted classes (one forward pass only if needed)."""
+        targets = tf.cast(targets, tf.int32)
         return tf.cond(
             tf.reduce_any(targets < 0),
-            lambda: tf.where(targets < 0, self.predicted(images), targets),
+            lambda: tf.where(targets < 0, self.predicted(images, fixed), targets),
             lambda: targets,
         )
+
+
+class Step:
+    """One compiled step of a pipeline, run on every replica of a `tf.distribute` strategy.
+
+    ``body(*args)`` is the per-replica computation (pure TensorFlow: an
+    explainer's ``explain_batch``, the metrics' in-graph cores); `specs` the
+    input signature (the distributed dataset's element specs, batch axis
+    unknown, so every batch size shares one trace). The step owns:
+
+    * compilation: one `tf.function` of ``strategy.run(body, args)``
+      (:attr:`function`); with `jit` the body is compiled with XLA;
+    * the XLA fallback: when XLA cannot compile the body (data-dependent
+      shapes), one ``RuntimeWarning`` and the step runs without XLA from then on;
+    * the non-finite guard: `guard(outputs) -> {label: tensor}` selects maps
+      whose rows holding NaN or infinities are counted in-graph, summed over
+      replicas and workers, and raised as
+      :class:`~tfxai.errors.NonFiniteResultError` naming the label;
+    * the cross-replica part: ``reduce(strategy, outputs)`` runs after
+      ``strategy.run`` (sums, gathers); without it the per-replica values are
+      returned (read them with :func:`tfxai.distribute.local_results`);
+    * ``prepare(*args) -> args`` runs on each replica before the (XLA) body,
+      for ops XLA must not compile (the stable sort of the pixel ranks).
+
+    Example::
+
+        step = adapter.runtime(64).step("double", lambda x: 2 * x, [tf.TensorSpec([None, 3])])
+        step(tf.ones([5, 3]))
+    """
+
+    def __init__(self, body: Callable, specs: Any, *, strategy: tf.distribute.Strategy, jit: bool = False,
+                 guard: Callable | None = None, reduce: Callable | None = None, prepare: Callable | None = None,
+                 hint: str = "", what: Any = "step"):
+        self.body, self.specs, self.strategy = body, list(specs), strategy
+        self.guard, self.reduce, self.prepare, self.hint, self.what = guard, reduce, prepare, hint, what
+        self.jit = bool(jit)
+        self.function = self._build(self.jit)
+
+    def _build(self, jit: bool) -> Any:
+        body, guard, prepare, strategy, reduce = self.body, self.guard, self.prepare, self.strategy, self.reduce
+        compiled = tf.function(body, jit_compile=True) if jit else body
+
+        def replica(*args: Any) -> tuple:
+            if prepare is not None:
+                args = prepare(*args)
+            out = compiled(*args)
+            bad = {label: count_non_finite(value) for label, value in guard(out).items()} if guard else {}
+            return out, bad
+
+        def run(*args: Any) -> tuple:
+            out, bad = strategy.run(replica, args=args)
+            bad = {label: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for label, v in bad.items()}
+            return (reduce(strategy, out) if reduce is not None else out), bad
+
+        return tf.function(run, input_signature=self.specs)
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            out, bad = self.function(*args)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+            if not self.jit:
+                raise
+            # XLA needs static shapes; a body with data-dependent loop sizes runs as an ordinary graph instead
+            self.jit = False
+            self.function = self._build(False)
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            line = next((x for x in lines if "compile-time" in x or "XLA" in x), lines[0] if lines else type(error).__name__)
+            warnings.warn(
+                f"jit_compile: XLA cannot compile the step {_label(self.what)} ({line[:200]}); it runs without XLA.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            out, bad = self.function(*args)
+        counts = {label: int(value) for label, value in bad.items()}  # blocks until every replica is done
+        if any(counts.values()):
+            raise NonFiniteResultError(
+                "; ".join(f"{label} gave NaN or infinite maps for {n} image(s) of this batch" for label, n in counts.items() if n)
+                + (f". {self.hint}" if self.hint else ".")
+            )
+        return out
+
+
+def _label(what: Any) -> str:
+    return " ".join(str(w) for w in what[:2]) if isinstance(what, tuple) else str(what)
+
+
+def count_non_finite(maps: tf.Tensor) -> tf.Tensor:
+    """Number of rows of `maps` holding NaN or infinite values (int32 scalar, in-graph)."""
+    flat = tf.reshape(maps, [tf.shape(maps)[0], -1])
+    return tf.reduce_sum(tf.cast(tf.reduce_any(~tf.math.is_finite(flat), axis=1), tf.int32))
+
+
+def explainer_seed(explainer: Any) -> tf.Tensor:
+    """The seed pair of one call of `explainer` (its runtime's :meth:`Runtime.seed` of its `seed`; fresh when None)."""
+    runtime = getattr(explainer, "runtime", None)
+    if runtime is not None and hasattr(runtime, "seed"):
+        return runtime.seed(getattr(explainer, "seed", None))
+    return tf.constant([0, 0], tf.int32)
 
 
 def resolve_predicted(targets: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -130,6 +266,11 @@ def parse_targets(targets: Any, num_images: int, num_classes: int, adapter: Any 
         raise InvalidTypeError(f"`targets` must be None, an int or N ints. Received: targets={targets!r}.")
     if isinstance(targets, str):
         targets = [targets] * num_images
+    if isinstance(targets, (list, tuple)) and any(isinstance(t, str) for t in targets):
+        if not all(isinstance(t, str) for t in targets):  # indices and names mixed: each read as what it is
+            if adapter is None:
+                raise InvalidTypeError(f"`targets` must be class indices; received names in {list(targets)[:5]}.")
+            targets = [adapter.class_index(t) if isinstance(t, str) else t for t in targets]
     if isinstance(targets, (int, np.integer)):
         array = np.full((num_images,), int(targets), dtype=np.int64)
     else:
@@ -184,3 +325,15 @@ def parse_targets(targets: Any, num_images: int, num_classes: int, adapter: Any 
             f"{num_classes} classes. Received out-of-range values: {sorted(set(array[bad].tolist()))[:10]}."
         )
     return array.astype(np.int32)
+
+
+def targets_from_text(text: str, num_images: int, adapter: Any) -> np.ndarray:
+    """The command line's ``--targets``: ``"3"``, ``"tabby"`` or ``"3,tabby,..."`` (one for all images, or one each).
+
+    Digits are class indices, anything else a class name; checked by :func:`parse_targets`.
+    """
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    values = [int(t) if t.lstrip("-").isdigit() else t for t in items]
+    if not values:
+        raise InvalidInputError(f"--targets is empty (received {text!r}); pass a class index or name.")
+    return parse_targets(values[0] if len(values) == 1 else values, num_images, adapter.num_classes, adapter)

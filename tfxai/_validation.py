@@ -141,12 +141,21 @@ def as_images(images: Any, model: keras.Model | None = None, name: str = "images
     return images
 
 
-def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """Return `value` as an int if it is an integer >= `minimum`."""
+#: The largest count (steps, samples, masks, batch sizes): row indices inside the graph are int32.
+MAX_COUNT = 2**31 - 1
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1, maximum: int | None = MAX_COUNT) -> int:
+    """Return `value` as an int if it is an integer >= `minimum` (and <= `maximum`, 2**31 - 1 by default)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise InvalidTypeError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}.")
     if value < minimum:
         raise InvalidInputError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}.")
+    if maximum is not None and value > maximum:
+        raise InvalidInputError(
+            f"`{name}` is {int(value):,}, above the limit of {maximum:,} (2**31 - 1): counts index rows with 32-bit "
+            f"integers, and a job that size would run for hours. Use a smaller {name}."
+        )
     return int(value)
 
 
@@ -172,7 +181,7 @@ def check_seed(seed: Any) -> int | None:
     """Accept None or a non-negative integer seed."""
     if seed is None:
         return None
-    return check_positive_int(seed, "seed", minimum=0)
+    return check_positive_int(seed, "seed", minimum=0, maximum=None)
 
 
 def check_range(value_range: Any, name: str = "input_range") -> tuple[float, float]:

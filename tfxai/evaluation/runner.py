@@ -15,8 +15,15 @@ compiled `tf.function`\\ s run ``strategy.run`` on every replica at once:
   explainer's pure-TF body), timed on its own so ``ms / image`` stays the
   explanation time;
 * the *score* step: insertion/deletion curves and AUCs, Average Drop and
-  Increase in Confidence (:mod:`tfxai.evaluation.steps`), whose per-method sums
-  are reduced over replicas and workers with ``strategy.reduce(SUM, ...)``.
+  Increase in Confidence and ROAD, computed by the metrics' own in-graph cores
+  (:func:`tfxai.metrics.perturbation.curves_fn`,
+  :func:`tfxai.metrics.confidence.confidence_fn`,
+  :func:`tfxai.metrics.road.road_scores_fn`), whose per-method sums are
+  reduced over replicas and workers with ``strategy.reduce(SUM, ...)``.
+
+The steps are :class:`tfxai._runtime.Step`\ s of the model's one runtime
+(:meth:`tfxai._runtime.Runtime.step`: compilation, the XLA fallback, the
+non-finite guard); this module is a loop over the dataset calling them.
 
 Per-image metrics are independent, so the table equals the single-device table
 up to float summation order. With several workers, worker ``i`` of ``N``
@@ -26,19 +33,18 @@ every worker ends with the same global results.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-import warnings
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _validation, distribute
+from tfxai import _runtime, _validation, distribute
 from tfxai.adapter import adapt
-from tfxai.errors import InvalidInputError, InvalidTypeError, NonFiniteResultError
-from tfxai.evaluation import steps as S
+from tfxai.errors import InvalidInputError, InvalidTypeError
 from tfxai.evaluation.results import EvaluationResults, MethodAccumulator
-from tfxai.metrics import perturbation
+from tfxai.metrics import _common, confidence, perturbation
 
 METRICS = ("insertion", "deletion", "average_drop", "increase_in_confidence", "road")
 #: What :func:`evaluate` computes by default (ROAD, 18 linear solves per image, is asked for by name).
@@ -49,36 +55,11 @@ TARGETS = ("predicted", "label")
 SUM = tf.distribute.ReduceOp.SUM
 
 
-def evaluate(
-    model: Any,
-    explainers: dict,
-    dataset: tf.data.Dataset,
-    *,
-    metrics: Iterable[str] = DEFAULT_METRICS,
-    num_steps: int = 224,
-    pixels_per_step: int | None = None,
-    substrate: Any = "blur",
-    auc: str = "trapezoid",
-    confidence_substrate: Any = "black",
-    targets: str = "predicted",
-    batch_size: int = 16,
-    metric_batch_size: int = 64,
-    num_images: int | None = None,
-    strategy: tf.distribute.Strategy | None = None,
-    progress: bool = True,
-    warmup: bool = True,
-    keep_per_image: bool = False,
-    presharded: bool = False,
-    jit_compile: bool = False,
-) -> EvaluationResults:
-    """Explain every image with every explainer and average the metrics.
+@dataclasses.dataclass(frozen=True)
+class EvaluationSettings:
+    """Every setting of :func:`evaluate` but the model, the explainers and the data (checked when built).
 
-    Args:
-        model: the classifier the explainers explain, or its adapter (scored with probabilities).
-        explainers: ``{name: explainer}``; tfxai explainers (their in-graph
-            ``explain_batch`` runs inside the compiled steps).
-        dataset: ``(image, label)`` pairs, unbatched or already batched (rebatched
-            here by `batch_size`); images in the model's input space.
+    Attributes:
         metrics: any of ``"insertion"``, ``"deletion"``, ``"average_drop"``,
             ``"increase_in_confidence"`` (insertion - deletion is reported when both run)
             and ``"road"`` (:func:`tfxai.metrics.road`: MoRF and LeRF at 10..90 % removed
@@ -108,11 +89,68 @@ def evaluate(
         jit_compile: compile the replica steps with XLA (faster on GPUs; the
             explainer's body must be XLA-compatible).
 
+    Example::
+
+        settings = EvaluationSettings(num_steps=16, metrics=("deletion",))
+        evaluate(model, explainers, dataset, settings)   # or evaluate(..., num_steps=16, metrics=...)
+    """
+
+    metrics: tuple = DEFAULT_METRICS
+    num_steps: int = 224
+    pixels_per_step: int | None = None
+    substrate: Any = "blur"
+    auc: str = "trapezoid"
+    confidence_substrate: Any = "black"
+    targets: str = "predicted"
+    batch_size: int = 16
+    metric_batch_size: int = 64
+    num_images: int | None = None
+    strategy: Any = None
+    progress: bool = True
+    warmup: bool = True
+    keep_per_image: bool = False
+    presharded: bool = False
+    jit_compile: bool = False
+
+    def __post_init__(self) -> None:
+        metrics = (self.metrics,) if isinstance(self.metrics, str) else tuple(self.metrics)
+        for metric in metrics:
+            _validation.check_choice(metric, "metrics", METRICS)
+        object.__setattr__(self, "metrics", metrics)
+        _validation.check_choice(self.targets, "targets", TARGETS)
+        _validation.check_choice(self.auc, "auc", perturbation.AUC_RULES)
+        object.__setattr__(self, "batch_size", _validation.check_positive_int(self.batch_size, "batch_size"))
+        object.__setattr__(self, "metric_batch_size", _validation.check_positive_int(self.metric_batch_size, "metric_batch_size"))
+        if self.num_images is not None:
+            object.__setattr__(self, "num_images", _validation.check_positive_int(self.num_images, "num_images"))
+        object.__setattr__(self, "jit_compile", bool(self.jit_compile))
+
+
+def evaluate(model: Any, explainers: dict, dataset: tf.data.Dataset, settings: EvaluationSettings | None = None,
+             **options: Any) -> EvaluationResults:
+    """Explain every image with every explainer and average the metrics.
+
+    Args:
+        model: the classifier the explainers explain, or its adapter (scored with probabilities).
+        explainers: ``{name: explainer}``; tfxai explainers (their in-graph
+            ``explain_batch`` runs inside the compiled steps).
+        dataset: ``(image, label)`` pairs, unbatched or already batched (rebatched
+            here by `batch_size`); images in the model's input space.
+        settings: an :class:`EvaluationSettings` (default: its defaults).
+        **options: any field of :class:`EvaluationSettings` as a keyword
+            (``metrics=``, ``num_steps=``, ``batch_size=``, ``strategy=``, ...),
+            replacing the value of `settings`.
+
     Returns:
         :class:`~tfxai.evaluation.results.EvaluationResults` (one row per method);
         its ``settings`` record the strategy, replicas, workers and this
         worker's image count (``worker_images``).
+
+    Example::
+
+        results = evaluate(model, {"Grad-CAM": tfxai.GradCAM(model)}, dataset, num_steps=16)
     """
+    settings = _settings(EvaluationSettings, settings, options, "evaluate")
     model = adapt(model)
     if not isinstance(explainers, dict) or not explainers:
         raise InvalidTypeError(
@@ -126,16 +164,7 @@ def evaluate(
             )
     if not isinstance(dataset, tf.data.Dataset):
         raise InvalidTypeError(f"`dataset` must be a tf.data.Dataset of (image, label); received {type(dataset).__name__}.")
-    metrics = tuple(metrics)
-    for metric in metrics:
-        _validation.check_choice(metric, "metrics", METRICS)
-    _validation.check_choice(targets, "targets", TARGETS)
-    _validation.check_choice(auc, "auc", perturbation.AUC_RULES)
-    batch_size = _validation.check_positive_int(batch_size, "batch_size")
-    metric_batch_size = _validation.check_positive_int(metric_batch_size, "metric_batch_size")
-    if num_images is not None:
-        num_images = _validation.check_positive_int(num_images, "num_images")
-    strategy = distribute.resolve(strategy)
+    strategy = distribute.resolve(settings.strategy)
     spec = dataset.element_spec
     if not (isinstance(spec, tuple) and len(spec) == 2):
         raise InvalidInputError(f"`dataset` must yield (image, label) pairs; its element_spec is {spec}.")
@@ -144,30 +173,26 @@ def evaluate(
     elif spec[0].shape.rank != 3:
         raise InvalidInputError(f"`dataset` images must have shape (H, W, C) or (B, H, W, C); element_spec is {spec}.")
     height, width = (int(d) for d in dataset.element_spec[0].shape[0:2])
-    steps, per_step = perturbation.step_schedule(height, width, num_steps, pixels_per_step)
-    fractions = np.minimum(np.arange(steps + 1) * per_step, height * width) / (height * width)
+    steps, per_step = perturbation.step_schedule(height, width, settings.num_steps, settings.pixels_per_step)
+    fractions = perturbation.curve_fractions(height, width, steps, per_step)
 
     workers, worker = distribute.num_workers(strategy), distribute.worker_index(strategy)
-    indexed = _indexed(dataset, num_images, workers, worker, presharded)
-    distributed = distribute.distribute(strategy, indexed, batch_size, shard=workers > 1 and not presharded)
+    indexed = _indexed(dataset, settings.num_images, workers, worker, settings.presharded)
+    distributed = distribute.distribute(strategy, indexed, settings.batch_size, shard=workers > 1 and not settings.presharded)
 
-    engine = _Engine(
-        model, explainers, strategy, metrics=metrics, steps=steps, per_step=per_step, fractions=fractions, auc=auc,
-        substrate=substrate, confidence_substrate=confidence_substrate, targets=targets, metric_batch_size=metric_batch_size,
-        keep_per_image=keep_per_image, jit_compile=jit_compile, spec=distributed.element_spec,
-    )
-    accumulators = {name: MethodAccumulator(steps + 1, keep_per_image) for name in explainers}
-    bar = _progress(num_images if workers == 1 else None, progress)
+    engine = _Engine(model, explainers, strategy, settings, steps=steps, per_step=per_step, fractions=fractions,
+                     spec=distributed.element_spec)
+    accumulators = {name: MethodAccumulator(steps + 1, settings.keep_per_image) for name in explainers}
+    bar = _progress(settings.num_images if workers == 1 else None, settings.progress)
     local_count = 0
     checked = False
-    for batch in distributed:
-        indices, images, labels = batch
+    for indices, images, labels in distributed:
         if not checked:
             engine.check(images)
             checked = True
         chosen = engine.targets(images, labels)
         for name in explainers:
-            if warmup and not accumulators[name].warm:
+            if settings.warmup and not accumulators[name].warm:
                 engine.explain(name, images, chosen)
                 accumulators[name].warm = True
             start = time.perf_counter()
@@ -181,14 +206,29 @@ def evaluate(
             bar.update(count)
     if bar is not None:
         bar.close()
-    settings = dict(
-        metrics=list(metrics), num_steps=steps, pixels_per_step=per_step,
+    substrate = settings.substrate
+    results = dict(
+        metrics=list(settings.metrics), num_steps=steps, pixels_per_step=per_step,
         substrate=str(substrate) if isinstance(substrate, str) else "custom",
-        auc=auc, targets=targets, confidence_substrate=str(confidence_substrate), batch_size=batch_size,
-        strategy=distribute.strategy_name(strategy), replicas=int(strategy.num_replicas_in_sync), workers=workers,
-        worker=worker, worker_images=local_count, jit_compile=bool(jit_compile),
+        auc=settings.auc, targets=settings.targets, confidence_substrate=str(settings.confidence_substrate),
+        batch_size=settings.batch_size, strategy=distribute.strategy_name(strategy),
+        replicas=int(strategy.num_replicas_in_sync), workers=workers, worker=worker, worker_images=local_count,
+        jit_compile=settings.jit_compile,
     )
-    return EvaluationResults({name: acc.result(name) for name, acc in accumulators.items()}, fractions, settings)
+    return EvaluationResults({name: acc.result(name) for name, acc in accumulators.items()}, fractions, results)
+
+
+def _settings(cls: type, settings: Any, options: dict, function: str) -> Any:
+    """`settings` (or the defaults of `cls`) with the keyword `options` replacing its fields."""
+    if settings is None:
+        settings = cls()
+    elif not isinstance(settings, cls):
+        raise InvalidTypeError(f"`settings` of {function}() must be a {cls.__name__}; received {type(settings).__name__}.")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise TypeError(f"{function}() got unexpected keyword arguments {unknown}; the settings are {sorted(fields)}.")
+    return dataclasses.replace(settings, **options) if options else settings
 
 
 def _indexed(dataset: tf.data.Dataset, num_images: int | None, workers: int, worker: int, presharded: bool) -> tf.data.Dataset:
@@ -203,198 +243,166 @@ def _indexed(dataset: tf.data.Dataset, num_images: int | None, workers: int, wor
 
 
 class _Engine:
-    """The compiled, distributed steps of one evaluation."""
+    """The steps of one evaluation: :class:`tfxai._runtime.Step`\\ s of the model's runtime, called per batch."""
 
-    def __init__(self, model, explainers, strategy, *, metrics, steps, per_step, fractions, auc, substrate,
-                 confidence_substrate, targets, metric_batch_size, keep_per_image, jit_compile, spec):
+    def __init__(self, model, explainers, strategy, settings, *, steps, per_step, fractions, spec):
         self.model = model
         self.explainers = explainers
         self.strategy = strategy
-        self.metrics = metrics
-        self.steps, self.per_step, self.fractions, self.auc = steps, per_step, fractions, auc
-        self.substrate_spec, self.confidence_substrate_spec = substrate, confidence_substrate
-        self.target_mode = targets
-        self.metric_batch_size = metric_batch_size
-        self.keep_per_image = keep_per_image
-        self.jit_compile = bool(jit_compile)
-        self.probabilities = S.probability_fn(model)
-        self.functions: dict = {}
-        self.no_xla: set = set()
-        # one trace per function: the distributed dataset's specs (batch axis unknown) as input signatures
+        self.settings = settings
+        self.metrics = settings.metrics
+        self.steps, self.per_step, self.fractions = steps, per_step, fractions
+        self.runtime = model.runtime(settings.metric_batch_size)
+        self.scores = _common.score_fn(model, "probability")
+        self.jit = settings.jit_compile
+        self.used: dict = {}  # this evaluation's steps, by key
+        # one trace per step: the distributed dataset's specs (batch axis unknown) as input signatures
         self.index_spec, self.image_spec, self.label_spec = spec
         self.target_spec = _like(self.label_spec, lambda c: c)  # the targets step's output
-        self.seeds = {name: _seed(explainer) for name, explainer in explainers.items()}
-        self.substrate = S.substrate_fn(model, substrate)
-        self.confidence_substrate = S.substrate_fn(model, confidence_substrate)
-        if "road" in metrics:
+        self.substrate = self.confidence_substrate = None
+        if "road" in self.metrics:
             from tfxai.metrics.road import ORDERS, road_scores_fn
 
             height, width = (int(d) for d in tf.nest.flatten(spec[1], expand_composites=True)[0].shape[1:3])
             _, self.road = road_scores_fn(
                 model, (height, width), percentages=ROAD_PERCENTAGES, orders=ORDERS, noise=0.0025,
-                tolerance=1e-5, max_iterations=None, output="probability", batch_size=metric_batch_size,
+                tolerance=1e-5, max_iterations=None, output="probability", batch_size=settings.metric_batch_size,
             )
+
+    @property
+    def functions(self) -> dict:
+        """This evaluation's compiled `tf.function`\\ s by key (``"targets"``, ``("explain", name)``, ``("score", name)``)."""
+        return {key: step.function for key, step in self.used.items()}
+
+    def _step(self, key: Any, body: Any, specs: list, **kwargs: Any) -> Any:
+        if key not in self.used:
+            # the engine is part of the name: its settings and explainers are what the bodies close over
+            self.used[key] = self.runtime.step(("evaluate", key, self), body, specs, strategy=self.strategy, **kwargs)
+        return self.used[key]
 
     # ------------------------------------------------------------------ eager checks (once)
     def check(self, images: Any) -> None:
-        """Eager checks on one local batch: baselines and every explainer's method-specific checks."""
+        """Eager checks on one local batch: substrates and every explainer's method-specific checks."""
         sample = next((x for x in distribute.local_results(self.strategy, images) if int(tf.shape(x)[0]) > 0), None)
         if sample is None:
             return
-        sample = tf.cast(sample, S.probability_dtype(self.model))
+        sample = tf.cast(sample, self.model.dtype)
         self.model.check_range(sample)  # the range warning of the explainers' eager path
         sample = sample[:1]
-        self.substrate = S.substrate_fn(self.model, self.substrate_spec, sample)
-        self.confidence_substrate = S.substrate_fn(self.model, self.confidence_substrate_spec, sample, "confidence_substrate")
+        # the metrics' own substrate checks and messages (a bad substrate fails here, not inside the step)
+        _common.make_substrate(self.settings.substrate, sample, self.model.input_range)
+        _common.make_substrate(self.settings.confidence_substrate, sample, self.model.input_range, "confidence_substrate")
         for explainer in self.explainers.values():
             check = getattr(explainer, "check_inputs", None)
             if check is not None:
                 check(tf.cast(sample, explainer.adapter.dtype))
 
-    def _compile(self, fn, jit: bool | None = None):
-        jit = self.jit_compile if jit is None else jit
-        return tf.function(fn, jit_compile=True) if jit else fn
+    def _substrate(self, spec: Any, images: tf.Tensor, name: str) -> tf.Tensor:
+        """The metrics' substrate of `images` in-graph (skipped for an empty batch: reflect padding rejects 0 rows)."""
+        return tf.cond(
+            tf.shape(images)[0] > 0,
+            lambda: tf.cast(_common.make_substrate(spec, images, self.model.input_range, name), images.dtype),
+            lambda: images,
+        )
 
     # ------------------------------------------------------------------ steps
     def targets(self, images: Any, labels: Any) -> Any:
         """Per-replica int32 targets: each image's predicted class, or its label."""
-        if "targets" not in self.functions:
-            if self.target_mode == "label":
-                replica = lambda images, labels: tf.cast(labels, tf.int32)  # noqa: E731
-            else:
-                dtype = S.probability_dtype(self.model)
-                replica = self._compile(
-                    lambda images, labels: S.predicted_classes(self.probabilities, tf.cast(images, dtype), self.metric_batch_size, self.jit_compile)
-                )
-            self.functions["targets"] = tf.function(
-                lambda images, labels: self.strategy.run(replica, args=(images, labels)),
-                input_signature=[self.image_spec, self.label_spec],
-            )
-        return self.functions["targets"](images, labels)
+        label = self.settings.targets == "label"
+        dtype = self.model.dtype
 
-    def explain_function(self, name: str):
-        """The compiled explain step of method `name`: per-replica maps and the global count of bad maps."""
-        key = ("explain", name)
-        jit = self.jit_compile and name not in self.no_xla
-        if key not in self.functions:
-            explainer = self.explainers[name]
-            dtype = explainer.adapter.dtype
+        def replica(images, labels):
+            if label:
+                return tf.cast(labels, tf.int32)
+            images = tf.cast(images, dtype)
+            return self.runtime.resolve(images, tf.fill([tf.shape(images)[0]], _runtime.PREDICTED), fixed=self.jit)
 
-            def replica(images, targets, seed):
-                images = tf.cast(images, dtype)
-                # a replica may get an empty batch at the end of the data: skip the body (some ops reject 0 rows)
-                maps = tf.cond(
-                    tf.shape(images)[0] > 0,
-                    lambda: tf.cast(explainer.explain_batch(images, tf.cast(targets, tf.int32), seed), dtype),
-                    lambda: tf.zeros(tf.shape(images)[:3], dtype),
-                )
-                return maps, S.count_non_finite(maps)
-
-            replica = self._compile(replica, jit)
-
-            def step(images, targets, seed):
-                maps, bad = self.strategy.run(replica, args=(images, targets, seed))
-                return maps, self.strategy.reduce(SUM, bad, axis=None)
-
-            self.functions[key] = tf.function(
-                step, input_signature=[self.image_spec, self.target_spec, tf.TensorSpec([2], tf.int32)]
-            )
-        return self.functions[key]
+        step = self._step("targets", replica, [self.image_spec, self.label_spec], jit=self.jit and not label)
+        return step(images, labels)
 
     def explain(self, name: str, images: Any, targets: Any) -> Any:
-        try:
-            maps, bad = self.explain_function(name)(images, targets, self.seeds[name]())
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
-            if not self.jit_compile or name in self.no_xla:
-                raise
-            # XLA needs static shapes; a body with data-dependent loop sizes runs as an ordinary graph instead
-            self.no_xla.add(name)
-            self.functions.pop(("explain", name), None)
-            warnings.warn(
-                f"jit_compile: XLA cannot compile the explanation step of {name} ({_first_line(error)}); "
-                "it runs without XLA (the metric steps stay compiled).",
-                RuntimeWarning,
-                stacklevel=3,
+        """Per-replica maps of method `name` (NaN or infinite maps raise)."""
+        explainer = self.explainers[name]
+        dtype = explainer.adapter.dtype
+
+        def replica(images, targets, seed):
+            images = tf.cast(images, dtype)
+            # a replica may get an empty batch at the end of the data: skip the body (some ops reject 0 rows)
+            return tf.cond(
+                tf.shape(images)[0] > 0,
+                lambda: tf.cast(explainer.explain_batch(images, tf.cast(targets, tf.int32), seed), dtype),
+                lambda: tf.zeros(tf.shape(images)[:3], dtype),
             )
-            maps, bad = self.explain_function(name)(images, targets, self.seeds[name]())
-        if int(bad):  # blocks until every replica is done: the timed section ends here
-            raise NonFiniteResultError(
-                f"{name} gave NaN or infinite maps for {int(bad)} image(s) of this batch; check the inputs and the "
-                f"explainer's settings ({self.explainers[name]!r})."
-            )
-        return maps
 
-    def score_function(self, name: str):
-        """The compiled score step of method `name`: metric sums reduced over replicas and workers."""
-        key = ("score", name)
-        if key not in self.functions:
-            dtype = S.probability_dtype(self.model)
-            metrics = self.metrics
-
-            curves_needed = "insertion" in metrics or "deletion" in metrics
-
-            def core(indices, images, maps, ranks, targets):
-                values, curves = {}, {}
-                if curves_needed:
-                    substrate = S.non_empty(self.substrate, images)
-                    for mode in ("insertion", "deletion"):
-                        if mode in metrics:
-                            scores = S.curve_scores(
-                                self.probabilities, images, substrate, ranks, targets, self.steps, self.per_step,
-                                mode == "deletion", self.metric_batch_size, self.jit_compile,
-                            )
-                            values[mode] = S.curve_auc(scores, self.fractions, self.auc)
-                            curves[mode] = tf.reduce_sum(tf.cast(scores, tf.float64), axis=0)
-                if "insertion" in values and "deletion" in values:
-                    values["ins_del"] = values["insertion"] - values["deletion"]
-                if "road" in metrics:
-                    scores, _ = self.road(images, maps, targets, tf.constant([0, 0], tf.int32))
-                    scores = tf.reshape(tf.cast(scores, tf.float64), [-1, 2, len(ROAD_PERCENTAGES)])
-                    values["road_morf"] = tf.reduce_mean(scores[:, 0], axis=1)
-                    values["road_lerf"] = tf.reduce_mean(scores[:, 1], axis=1)
-                    values["road"] = (values["road_lerf"] - values["road_morf"]) / 2
-                if "average_drop" in metrics or "increase_in_confidence" in metrics:
-                    drop, increase = S.confidence_terms(
-                        self.probabilities, images, maps, targets, S.non_empty(self.confidence_substrate, images), self.metric_batch_size,
-                        self.jit_compile,
-                    )
-                    if "average_drop" in metrics:
-                        values["average_drop"] = 100.0 * drop
-                    if "increase_in_confidence" in metrics:
-                        values["increase_in_confidence"] = 100.0 * increase
-                out = {
-                    "count": tf.shape(images)[0],
-                    "sums": {k: tf.reduce_sum(v) for k, v in values.items()},
-                    "squares": {k: tf.reduce_sum(tf.square(v)) for k, v in values.items()},
-                    "curves": curves,
-                }
-                per_image = {"index": tf.cast(indices, tf.int64), **values} if self.keep_per_image else None
-                return out, per_image
-
-            core = self._compile(core)
-
-            def replica(indices, images, maps, targets):
-                images = tf.cast(images, dtype)
-                maps = tf.cast(maps, dtype)
-                # the stable ranking stays outside XLA, whose sort does not keep tied pixels in row-major order
-                ranks = perturbation.pixel_ranks(maps) if curves_needed else tf.zeros([0, 0], tf.int32)
-                return core(indices, images, maps, ranks, targets)
-
-            def step(indices, images, maps, targets):
-                out, per_image = self.strategy.run(replica, args=(indices, images, maps, targets))
-                reduced = tf.nest.map_structure(lambda v: self.strategy.reduce(SUM, v, axis=None), out)
-                if per_image is not None:
-                    per_image = tf.nest.map_structure(lambda v: self.strategy.gather(v, axis=0), per_image)
-                return reduced, per_image
-
-            maps_spec = _like(self.image_spec, lambda spec: tf.TensorSpec(spec.shape[:3], self.explainers[name].adapter.dtype))
-            self.functions[key] = tf.function(
-                step, input_signature=[self.index_spec, self.image_spec, maps_spec, self.target_spec]
-            )
-        return self.functions[key]
+        step = self._step(
+            ("explain", name), replica, [self.image_spec, self.target_spec, tf.TensorSpec([2], tf.int32)],
+            jit=self.jit, guard=lambda maps: {name: maps},
+            hint=f"Check the inputs and the explainer's settings ({explainer!r}).",
+        )
+        return step(images, targets, _runtime.explainer_seed(explainer))
 
     def score(self, name: str, indices: Any, images: Any, maps: Any, targets: Any) -> dict:
-        reduced, per_image = self.score_function(name)(indices, images, maps, targets)
+        """Metric sums of method `name`, reduced over replicas and workers (and per-image values when kept)."""
+        dtype = self.model.dtype
+        metrics, settings, batch = self.metrics, self.settings, self.settings.metric_batch_size
+        curves_needed = "insertion" in metrics or "deletion" in metrics
+        height, width = (int(d) for d in tf.nest.flatten(self.image_spec, expand_composites=True)[0].shape[1:3])
+        curves = {
+            mode: perturbation.curves_fn(self.scores, (height, width), self.steps, self.per_step, mode == "deletion",
+                                         batch, fixed=self.jit)
+            for mode in ("insertion", "deletion") if mode in metrics
+        }
+        change = confidence.confidence_fn(self.scores, batch, fixed=self.jit)
+
+        def prepare(indices, images, maps, targets):
+            images, maps = tf.cast(images, dtype), tf.cast(maps, dtype)
+            # the stable ranking stays outside XLA, whose sort does not keep tied pixels in row-major order
+            ranks = perturbation.pixel_ranks(maps) if curves_needed else tf.zeros([0, 0], tf.int32)
+            return indices, images, maps, ranks, targets
+
+        def replica(indices, images, maps, ranks, targets):
+            values, sums = {}, {}
+            if curves_needed:
+                substrate = self._substrate(settings.substrate, images, "substrate")
+                for mode, run in curves.items():
+                    scores = run(images, substrate, ranks, targets)
+                    values[mode] = perturbation.curve_auc(scores, self.fractions, settings.auc)
+                    sums[mode] = tf.reduce_sum(tf.cast(scores, tf.float64), axis=0)
+            if "insertion" in values and "deletion" in values:
+                values["ins_del"] = values["insertion"] - values["deletion"]
+            if "road" in metrics:
+                scores, _ = self.road(images, maps, targets, tf.constant([0, 0], tf.int32))
+                scores = tf.reshape(tf.cast(scores, tf.float64), [-1, 2, len(ROAD_PERCENTAGES)])
+                values["road_morf"] = tf.reduce_mean(scores[:, 0], axis=1)
+                values["road_lerf"] = tf.reduce_mean(scores[:, 1], axis=1)
+                values["road"] = (values["road_lerf"] - values["road_morf"]) / 2
+            if "average_drop" in metrics or "increase_in_confidence" in metrics:
+                substrate = self._substrate(settings.confidence_substrate, images, "confidence_substrate")
+                _, _, drop, increase = change(images, maps, substrate, targets)
+                if "average_drop" in metrics:
+                    values["average_drop"] = 100.0 * drop
+                if "increase_in_confidence" in metrics:
+                    values["increase_in_confidence"] = 100.0 * increase
+            out = {
+                "count": tf.shape(images)[0],
+                "sums": {k: tf.reduce_sum(v) for k, v in values.items()},
+                "squares": {k: tf.reduce_sum(tf.square(v)) for k, v in values.items()},
+                "curves": sums,
+            }
+            per_image = {"index": tf.cast(indices, tf.int64), **values} if settings.keep_per_image else None
+            return out, per_image
+
+        def reduce(strategy, outputs):
+            out, per_image = outputs
+            reduced = tf.nest.map_structure(lambda v: strategy.reduce(SUM, v, axis=None), out)
+            if per_image is not None:
+                per_image = tf.nest.map_structure(lambda v: strategy.gather(v, axis=0), per_image)
+            return reduced, per_image
+
+        maps_spec = _like(self.image_spec, lambda spec: tf.TensorSpec(spec.shape[:3], self.explainers[name].adapter.dtype))
+        step = self._step(("score", name), replica, [self.index_spec, self.image_spec, maps_spec, self.target_spec],
+                          jit=self.jit, reduce=reduce, prepare=prepare)
+        reduced, per_image = step(indices, images, maps, targets)
         reduced = tf.nest.map_structure(lambda v: v.numpy(), reduced)
         if per_image is not None:
             per_image = {k: v.numpy() for k, v in per_image.items()}
@@ -402,11 +410,6 @@ class _Engine:
             count=int(reduced["count"]), sums=reduced["sums"], squares=reduced["squares"],
             curves=reduced["curves"], per_image=per_image,
         )
-
-
-def _first_line(error: Exception) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return next((line for line in lines if "compile-time" in line or "XLA" in line), lines[0] if lines else "")[:200]
 
 
 def _like(spec: Any, fn: Any) -> Any:
@@ -417,14 +420,6 @@ def _like(spec: Any, fn: Any) -> Any:
     """
     components = [fn(c) for c in tf.nest.flatten(spec, expand_composites=True)]
     return components[0] if len(components) == 1 else type(spec)(*components)
-
-
-def _seed(explainer: Any):
-    """A function returning the explainer's seed pair for one call (a fresh one per call when its seed is None)."""
-    runtime = getattr(explainer, "runtime", None)
-    if runtime is not None and hasattr(runtime, "seed"):
-        return lambda: runtime.seed(getattr(explainer, "seed", None))
-    return lambda: tf.constant([0, 0], tf.int32)
 
 
 def _progress(num_images: int | None, enabled: bool) -> Any:

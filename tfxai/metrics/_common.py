@@ -115,6 +115,6 @@ def make_substrate(substrate: Any, images: tf.Tensor, input_range: tuple, name: 
             f"`{name}` must broadcast to the images' shape {tuple(images.shape)}; "
             f"received shape {tuple(np.shape(substrate))} ({exc.__class__.__name__})."
         ) from None
-    if not bool(tf.reduce_all(tf.math.is_finite(value))):
+    if tf.executing_eagerly() and not bool(tf.reduce_all(tf.math.is_finite(value))):  # checked eagerly, once
         raise InvalidInputError(f"`{name}` contains NaN or infinite values.")
     return value

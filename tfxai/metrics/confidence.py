@@ -90,23 +90,45 @@ def confidence_change(
         change.average_drop, change.increase_in_confidence
     """
     runtime, scores_fn, images, targets = _common.prepare(model, images, targets, "probability", batch_size)
-    maps = image_ops.minmax_normalize(_common.check_maps(maps, images))
+    maps = _common.check_maps(maps, images)
     substrate = _common.make_substrate(substrate, images, runtime.adapter.input_range)
-    explained_images = substrate + maps[..., None] * (images - substrate)
+    function = runtime.compiled("confidence", confidence_fn(scores_fn, runtime.batch_size), images, maps, substrate, targets)
+    y, o, drop, increase = (v.numpy() for v in function(images, maps, substrate, targets))
+    increase = increase.astype(bool)
+    return ConfidenceChange(y, o, drop, increase, float(100 * drop.mean()), float(100 * increase.mean()), targets.numpy())
 
-    def run(images, targets):
-        def chunk(index):
+
+def target_probability_fn(scores_fn: Any, batch_size: int, fixed: bool = False) -> Any:
+    """The in-graph ``(images, targets) -> (N,)`` score of each image's target class, `batch_size` images per call."""
+
+    def run(images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        def chunk(index: tf.Tensor) -> tf.Tensor:
             probs = scores_fn(tf.gather(images, index))
             return tf.gather(probs, tf.gather(targets, index), axis=1, batch_dims=1)
 
-        return _batching.map_images(chunk, tf.shape(images)[0], runtime.batch_size, tf.TensorSpec([], images.dtype))
+        return _batching.map_images(chunk, tf.shape(images)[0], batch_size, tf.TensorSpec([], images.dtype), fixed=fixed)
 
-    function = runtime.compiled("target_probability", run, images, targets)
-    y = function(images, targets).numpy().astype(np.float64)
-    o = function(tf.cast(explained_images, images.dtype), targets).numpy().astype(np.float64)
-    drop = np.maximum(0.0, y - o) / np.maximum(y, np.finfo(np.float64).tiny)
-    increase = o > y
-    return ConfidenceChange(y, o, drop, increase, float(100 * drop.mean()), float(100 * increase.mean()), targets.numpy())
+    return run
+
+
+def confidence_fn(scores_fn: Any, batch_size: int, fixed: bool = False) -> Any:
+    """The in-graph core ``(images, maps, substrate, targets) -> (Y, O, drop, increase)``, each ``(N,)`` float64.
+
+    `maps` at image size (min-max normalised here), ``E = substrate + L (image
+    - substrate)``, ``drop = max(0, Y - O) / Y`` and ``increase = [O > Y]``.
+    The one core of :func:`confidence_change` and the evaluation runner.
+    """
+    probability = target_probability_fn(scores_fn, batch_size, fixed)
+
+    def run(images: tf.Tensor, maps: tf.Tensor, substrate: tf.Tensor, targets: tf.Tensor) -> tuple:
+        normalised = image_ops.minmax_normalize(maps)
+        explained = substrate + normalised[..., None] * (images - substrate)
+        y = tf.cast(probability(images, targets), tf.float64)
+        o = tf.cast(probability(tf.cast(explained, images.dtype), targets), tf.float64)
+        drop = tf.maximum(tf.constant(0.0, tf.float64), y - o) / tf.maximum(y, np.finfo(np.float64).tiny)
+        return y, o, drop, tf.cast(o > y, tf.float64)
+
+    return run
 
 
 def average_drop(model: Any, images: Any, maps: Any, targets: Any = None, **kwargs: Any) -> Score:

@@ -57,15 +57,25 @@ class CurveResult(NamedTuple):
     auc_rule: str
 
 
-def curve_auc(scores: Any, fractions: Any, rule: str = "trapezoid") -> np.ndarray:
-    """AUC of ``(N, S + 1)`` curves sampled at ``fractions`` ``(S + 1,)`` with `rule`."""
+def curve_auc(scores: Any, fractions: Any, rule: str = "trapezoid") -> Any:
+    """AUC of ``(N, S + 1)`` curves sampled at ``fractions`` ``(S + 1,)`` with `rule`, in float64.
+
+    A NumPy ``(N,)`` array when called eagerly, a tensor inside a graph (the
+    evaluation runner's compiled score step uses this same function).
+    """
     _validation.check_choice(rule, "auc", AUC_RULES)
-    scores = np.asarray(scores, np.float64)
-    fractions = np.asarray(fractions, np.float64)
+    scores = tf.cast(scores, tf.float64)
     if rule == "mean_of_steps":
-        return scores[:, 1:].mean(axis=1)
-    widths = np.diff(fractions)
-    return ((scores[:, 1:] + scores[:, :-1]) * 0.5 * widths).sum(axis=1)
+        value = tf.reduce_mean(scores[:, 1:], axis=1)
+    else:
+        widths = tf.constant(np.diff(np.asarray(fractions, np.float64)), tf.float64)
+        value = tf.reduce_sum((scores[:, 1:] + scores[:, :-1]) * 0.5 * widths, axis=1)
+    return value.numpy() if tf.executing_eagerly() else value
+
+
+def curve_fractions(height: int, width: int, steps: int, per_step: int) -> np.ndarray:
+    """``(S + 1,)`` fraction of the pixels changed after each of the `steps` steps of `per_step` pixels."""
+    return np.minimum(np.arange(steps + 1) * per_step, height * width) / (height * width)
 
 
 def step_schedule(height: int, width: int, num_steps: int | None, pixels_per_step: int | None) -> tuple[int, int]:
@@ -103,13 +113,17 @@ def _curves(model, images, maps, targets, substrate, mode, num_steps, pixels_per
     run = curves_fn(scores_fn, tuple(images.shape[1:]), steps, per_step, mode == "deletion", runtime.batch_size)
     function = runtime.compiled(("curves", steps, per_step, mode), run, images, substrate, ranks, targets)
     scores = function(images, substrate, ranks, targets).numpy().astype(np.float64)
-    fractions = np.minimum(np.arange(steps + 1) * per_step, height * width) / (height * width)
+    fractions = curve_fractions(height, width, steps, per_step)
     return CurveResult(fractions, scores, curve_auc(scores, fractions, auc), targets.numpy(), auc)
 
 
-def curves_fn(scores_fn, image_shape, steps, per_step, delete, batch_size):
-    """The in-graph curves ``(images, substrate, ranks, targets) -> (N, S + 1)`` scores."""
-    height, width, _ = image_shape
+def curves_fn(scores_fn, image_shape, steps, per_step, delete, batch_size, fixed=False):
+    """The in-graph curves ``(images, substrate, ranks, targets) -> (N, S + 1)`` scores.
+
+    The one core of :func:`insertion`, :func:`deletion` and the evaluation
+    runner; `fixed`: static chunk shapes for XLA (see :mod:`tfxai._batching`).
+    """
+    height, width = image_shape[0], image_shape[1]
 
     def run(images, substrate, ranks, targets):
         def row(image_index, k):
@@ -127,7 +141,7 @@ def curves_fn(scores_fn, image_shape, steps, per_step, delete, batch_size):
             return tf.one_hot(k, steps + 1, dtype=score.dtype) * score[:, None]
 
         return _batching.accumulate_rows(
-            row, tf.shape(images)[0], steps + 1, batch_size, tf.TensorSpec([steps + 1], images.dtype)
+            row, tf.shape(images)[0], steps + 1, batch_size, tf.TensorSpec([steps + 1], images.dtype), fixed=fixed
         )
 
     return run
