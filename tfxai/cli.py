@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from tfxai import _registry, cli_evaluate
+from tfxai import _registry, _runtime, cli_evaluate
 from tfxai._cli_common import (
     PREPROCESS_MODES,
     input_range_of,
@@ -84,12 +84,7 @@ def explain(args: argparse.Namespace, progress: Callable[[str], None]) -> dict:
     logits = adapter.logits(tf.constant(inputs, adapter.dtype))
     probabilities = adapter.probabilities(logits).numpy()
     if args.targets:
-        items = [t.strip() for t in args.targets.split(",") if t.strip()]
-        if len(items) == 1:
-            items = items * len(raw)
-        if len(items) != len(raw):
-            raise InvalidInputError(f"--targets needs 1 or {len(raw)} classes (indices or names); received {args.targets!r}.")
-        targets = adapter.runtime(1).targets([int(t) if t.lstrip("-").isdigit() else t for t in items], len(raw))
+        targets = _runtime.targets_from_text(args.targets, len(raw), adapter)
     else:
         targets = probabilities.argmax(axis=-1).astype(np.int32)
     targets = np.asarray(targets, np.int32)

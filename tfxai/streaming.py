@@ -21,14 +21,19 @@ or on the command line ``python -m tfxai explain photos/ --model model.keras --o
 * **Resume**: a shard is written to a temporary file and renamed into place
   (atomic), so a shard file is either complete or absent. Rerunning the same
   command after an interruption skips the shards already written and produces
-  the same result as an uninterrupted run. Other settings in the same ``out``
-  folder are refused.
+  the same result as an uninterrupted run. A run with other settings in the
+  same ``out`` folder is refused, naming what differs: the folder's files, the
+  model's *weights* (a fingerprint of their values), the preprocessing (by
+  its output on a probe image), the input range, every method's settings and
+  the options (:class:`FolderSettings`). A damaged or foreign shard file is
+  named in a clear error.
 * **Unreadable files** (not an image, truncated, unreadable) are *skipped*: one
   warning names them (:class:`UnreadableImagesWarning`), the shard and the
   manifest list them, and the run goes on (``on_error="raise"`` stops instead
   with an error naming them).
-* **Strategies**: each step runs through ``strategy.run`` in one compiled
-  `tf.function` (every method, every replica at once). With a
+* **Strategies**: each step is one :class:`tfxai._runtime.Step` of the model's
+  runtime (:meth:`tfxai._runtime.Runtime.step`), run through ``strategy.run``
+  (every method, every replica at once). With a
   ``MultiWorkerMirroredStrategy`` worker ``i`` of ``N`` explains shards
   ``i, i + N, ...`` into the same (shared) ``out`` folder.
 """
@@ -36,11 +41,14 @@ or on the command line ``python -m tfxai explain photos/ --model model.keras --o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
+import re
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -48,16 +56,15 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _validation, distribute
-from tfxai.errors import InvalidInputError, NonFiniteResultError
-from tfxai.evaluation import steps as S
+from tfxai import _runtime, _validation, distribute
+from tfxai.errors import InvalidInputError, InvalidTypeError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 CROP_FRACTION = 0.875
 MANIFEST = "manifest.json"
 FILES = "files.txt"
 RESERVED = ("files", "index", "targets", "probabilities", "skipped")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class UnreadableImagesWarning(UserWarning):
@@ -98,12 +105,11 @@ def list_images(folder: str | os.PathLike, recursive: bool = True) -> list[str]:
 def read_shards(out: str | os.PathLike) -> Iterator[dict]:
     """Every written shard of an output folder, in order, as a dict of arrays (one shard in memory at a time)."""
     out = Path(out)
-    manifest = json.loads((out / MANIFEST).read_text())
+    manifest = _read_manifest(out)
     for shard in manifest["shards"]:
         path = out / shard["file"]
         if path.is_file():
-            with np.load(path, allow_pickle=False) as data:
-                yield {key: data[key] for key in data.files}
+            yield _read_shard(path)
 
 
 def load_all(out: str | os.PathLike) -> dict:
@@ -116,37 +122,15 @@ def load_all(out: str | os.PathLike) -> dict:
 
 
 # ----------------------------------------------------------------------------- the library function
-def explain_folder(
-    model: Any,
-    folder: str | os.PathLike,
-    out: str | os.PathLike,
-    *,
-    methods: Any = "default",
-    explainers: dict | None = None,
-    targets: int | None = None,
-    batch_size: int = 16,
-    shard_size: int = 256,
-    size: int | tuple[int, int] | None = None,
-    preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None,
-    quick: bool = False,
-    layer: Any = None,
-    strategy: tf.distribute.Strategy | None = None,
-    on_error: str = "skip",
-    recursive: bool = True,
-    progress: bool = True,
-    jit_compile: bool = False,
-    max_shards: int | None = None,
-) -> FolderSummary:
-    """Explain every image of `folder` and write the maps to `out` in shards (see the module docstring).
+@dataclass(frozen=True)
+class FolderSettings:
+    """Every setting of :func:`explain_folder` but the model and the folders (checked when built).
 
-    Args:
-        model: a Keras classifier or its adapter (``tfxai.adapt(model, input_range=...)``).
-        folder: a folder of images (searched recursively unless `recursive` is False).
-        out: the output folder (created; an existing run there with the same settings is resumed).
+    Attributes:
         methods: registry names (``"gradcam,tgrad"``, a list, ``"default"``, ``"all"``),
             built with :func:`tfxai._registry.build`; ignored when `explainers` is given.
         explainers: ``{name: explainer}`` to use instead of `methods`.
-        targets: a class index explained for every image (default: each image's predicted class).
+        targets: a class index or class name explained for every image (default: each image's predicted class).
         batch_size: images per step, split between the strategy's replicas.
         shard_size: images per shard file. Memory holds about one shard of maps:
             ``shard_size x methods x H x W x 4`` bytes.
@@ -157,65 +141,115 @@ def explain_folder(
         strategy: a `tf.distribute` strategy (None: the default one).
         on_error: ``"skip"`` (default: unreadable files are skipped with one
             :class:`UnreadableImagesWarning` naming them) or ``"raise"``.
+        recursive: search the folder recursively.
         progress: a tqdm bar with the number of images to explain.
         jit_compile: compile the replica step with XLA.
         max_shards: stop after writing this many shards (a later call resumes).
+    """
+
+    methods: Any = "default"
+    explainers: dict | None = None
+    targets: Any = None
+    batch_size: int = 16
+    shard_size: int = 256
+    size: Any = None
+    preprocess: Callable[[tf.Tensor], tf.Tensor] | None = None
+    quick: bool = False
+    layer: Any = None
+    strategy: Any = None
+    on_error: str = "skip"
+    recursive: bool = True
+    progress: bool = True
+    jit_compile: bool = False
+    max_shards: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batch_size", _validation.check_positive_int(self.batch_size, "batch_size"))
+        object.__setattr__(self, "shard_size", _validation.check_positive_int(self.shard_size, "shard_size"))
+        _validation.check_choice(self.on_error, "on_error", ("skip", "raise"))
+        if self.max_shards is not None:
+            object.__setattr__(self, "max_shards", _validation.check_positive_int(self.max_shards, "max_shards"))
+
+
+def explain_folder(model: Any, folder: str | os.PathLike, out: str | os.PathLike, settings: FolderSettings | None = None,
+                   **options: Any) -> FolderSummary:
+    """Explain every image of `folder` and write the maps to `out` in shards (see the module docstring).
+
+    Args:
+        model: a Keras classifier or its adapter (``tfxai.adapt(model, input_range=...)``).
+        folder: a folder of images (searched recursively unless `recursive` is False).
+        out: the output folder (created; an existing run there with the same settings is resumed).
+        settings: a :class:`FolderSettings` (default: its defaults).
+        **options: any field of :class:`FolderSettings` as a keyword (``methods=``,
+            ``targets=``, ``batch_size=``, ``preprocess=``, ...), replacing the value of `settings`.
 
     Returns:
         :class:`FolderSummary`.
+
+    Example::
+
+        summary = explain_folder(model, "photos/", "maps/", methods="gradcam", targets="tabby")
     """
     from tfxai import _registry
     from tfxai.adapter import adapt
+    from tfxai.evaluation.runner import _settings
 
+    settings = _settings(FolderSettings, settings, options, "explain_folder")
     adapter = adapt(model)
-    strategy = distribute.resolve(strategy)
-    batch_size = _validation.check_positive_int(batch_size, "batch_size")
-    shard_size = _validation.check_positive_int(shard_size, "shard_size")
-    on_error = _validation.check_choice(on_error, "on_error", ("skip", "raise"))
+    strategy = distribute.resolve(settings.strategy)
+    shard_size = settings.shard_size
     folder, out = Path(folder), Path(out)
-    height, width = _input_size(adapter, size)
+    height, width = _input_size(adapter, settings.size)
+    channels = _channels(adapter)
+    explainers = settings.explainers
     if explainers is None:
-        explainers = {name: _registry.build(name, adapter, quick=quick, layer=layer) for name in _registry.parse(methods)}
+        explainers = {name: _registry.build(name, adapter, quick=settings.quick, layer=settings.layer)
+                      for name in _registry.parse(settings.methods)}
     if not explainers:
         raise InvalidInputError("no methods to run.")
     for name in explainers:
         if name in RESERVED:
             raise InvalidInputError(f"method name {name!r} is reserved in the shard files; rename it.")
-    if targets is not None and not 0 <= int(targets) < adapter.num_classes:
-        raise InvalidInputError(f"`targets` must be a class index in [0, {adapter.num_classes}); received {targets!r}.")
+    targets = _folder_target(settings.targets, adapter)
 
-    names = list_images(folder, recursive)
+    names = list_images(folder, settings.recursive)
     if not names:
         raise InvalidInputError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in {str(folder)!r}.")
     workers, worker = distribute.num_workers(strategy), distribute.worker_index(strategy)
     num_shards = -(-len(names) // shard_size)
-    settings = {
+    run = {
         "format": FORMAT_VERSION,
         "model": adapter.name,
-        "methods": list(explainers),
+        "model_weights": weights_fingerprint(adapter.model),
+        "input_range": list(adapter.input_range),
+        "methods": {name: _method_settings(e) for name, e in explainers.items()},
+        "quick": bool(settings.quick),
         "size": [height, width],
+        "channels": channels,
         "shard_size": shard_size,
         "num_files": len(names),
         "files_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
-        "targets": "predicted" if targets is None else int(targets),
-        "preprocess": getattr(preprocess, "__name__", None) if preprocess is not None else None,
+        "targets": "predicted" if targets is None else targets,
+        "preprocess": _preprocess_fingerprint(settings.preprocess, (height, width, channels)),
     }
     out.mkdir(parents=True, exist_ok=True)
-    _check_or_write_manifest(out, settings, names, num_shards)
+    _check_or_write_manifest(out, run, names, num_shards)
 
     mine = [k for k in range(num_shards) if k % workers == worker]
     done = [k for k in mine if (out / _shard_file(k)).is_file()]
+    for k in done:  # a damaged or foreign shard is named now, not met as a BadZipFile later
+        _read_shard(out / _shard_file(k), keys=(*RESERVED, *explainers), load=False)
     todo = [k for k in mine if k not in done]
-    if max_shards is not None:
-        todo = todo[: _validation.check_positive_int(max_shards, "max_shards")]
+    if settings.max_shards is not None:
+        todo = todo[: settings.max_shards]
     pending = np.concatenate([np.arange(k * shard_size, min((k + 1) * shard_size, len(names))) for k in todo] or [np.zeros(0, np.int64)])
     summary = FolderSummary(out, len(names), num_shards, already_done=done, worker=worker, workers=workers)
 
     paths = np.asarray([str(folder / n) for n in names])
-    dataset = _dataset(paths, pending, (height, width), preprocess)
-    distributed = distribute.distribute(strategy, dataset, batch_size, shard=False)
-    step = _FolderStep(adapter, explainers, strategy, distributed.element_spec, targets, jit_compile)
-    bar = _progress(len(pending), progress, worker, workers)
+    dataset = _dataset(paths, pending, (height, width), settings.preprocess, channels)
+    distributed = distribute.distribute(strategy, dataset, settings.batch_size, shard=False)
+    step = _FolderStep(adapter, explainers, strategy, distributed.element_spec, targets, settings.jit_compile)
+    bar = _progress(len(pending), settings.progress, worker, workers)
     buffer = _ShardBuffer(out, names, shard_size, list(explainers), todo)
     start = time.perf_counter()
     checked = False
@@ -232,9 +266,9 @@ def explain_folder(
         if bar is not None:
             bar.update(count)
         for shard, skipped in buffer.flush(complete_below=buffer.max_seen + 1):
-            _report(shard, skipped, summary, on_error, folder)
+            _report(shard, skipped, summary, settings.on_error, folder)
     for shard, skipped in buffer.flush(complete_below=None):
-        _report(shard, skipped, summary, on_error, folder)
+        _report(shard, skipped, summary, settings.on_error, folder)
     if bar is not None:
         bar.close()
     summary.seconds = time.perf_counter() - start
@@ -250,6 +284,45 @@ def explain_folder(
     return summary
 
 
+def weights_fingerprint(model: Any) -> str:
+    """SHA-256 of the values (with shapes and dtypes) of every weight of `model`, in order: the same model, not the same name."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(np.asarray(weight.numpy() if hasattr(weight, "numpy") else weight))
+        digest.update(f"{value.dtype.str}{value.shape}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def _preprocess_fingerprint(preprocess: Any, shape: tuple) -> Any:
+    """The preprocessing by value: a hash of its output on a fixed probe image (None without preprocessing)."""
+    if preprocess is None:
+        return None
+    probe = tf.reshape(tf.cast(tf.range(int(np.prod(shape))) % 256, tf.float32), shape)
+    try:
+        value = np.asarray(preprocess(probe), np.float64)
+    except Exception:  # noqa: BLE001 - a function that cannot run eagerly is known by its name only
+        return getattr(preprocess, "__qualname__", repr(preprocess))
+    return hashlib.sha256(np.round(value, 5).tobytes()).hexdigest()
+
+
+def _method_settings(explainer: Any) -> str:
+    """An explainer's class and settings (its repr, without memory addresses)."""
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(explainer))
+
+
+def _folder_target(targets: Any, adapter: Any) -> int | None:
+    """The one class explained for every image (an index or a class name), checked by the runtime's parser."""
+    if targets is None:
+        return None
+    if isinstance(targets, (list, tuple, np.ndarray)) or tf.is_tensor(targets):
+        raise InvalidTypeError(
+            f"`targets` of a folder must be one class (an index or a name) for every image, or None for each image's "
+            f"predicted class; received {targets!r}."
+        )
+    return int(_runtime.parse_targets(targets, 1, adapter.num_classes, adapter)[0])
+
+
 # ----------------------------------------------------------------------------- pieces
 def _input_size(adapter: Any, size: Any) -> tuple[int, int]:
     shape = adapter.model.inputs[0].shape
@@ -262,7 +335,18 @@ def _input_size(adapter: Any, size: Any) -> tuple[int, int]:
     return int(height), int(width)
 
 
-def _dataset(paths: np.ndarray, pending: np.ndarray, size: tuple[int, int], preprocess: Any) -> tf.data.Dataset:
+def _channels(adapter: Any) -> int:
+    """The model's input channels (files are decoded with as many: greyscale, RGB or RGBA)."""
+    channels = adapter.model.inputs[0].shape[-1]
+    if channels not in (1, 3, 4):
+        raise InvalidInputError(
+            f"model {adapter.name!r} takes {channels} input channels; image files decode to 1 (grey), 3 (RGB) or 4 "
+            "(RGBA) channels. Explain such inputs with the library API on arrays."
+        )
+    return int(channels)
+
+
+def _dataset(paths: np.ndarray, pending: np.ndarray, size: tuple[int, int], preprocess: Any, channels: int = 3) -> tf.data.Dataset:
     """``(index, image)`` for every pending file; unreadable files are dropped (found later by their index)."""
     from tfxai.image_ops import center_crop
 
@@ -271,7 +355,7 @@ def _dataset(paths: np.ndarray, pending: np.ndarray, size: tuple[int, int], prep
 
     def load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         data = tf.io.read_file(tf.gather(table, index))
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
         image = tf.clip_by_value(center_crop(image, (height, width), max(height, width) / CROP_FRACTION), 0.0, 255.0)
         if preprocess is not None:
             image = tf.cast(preprocess(image), tf.float32)
@@ -282,74 +366,43 @@ def _dataset(paths: np.ndarray, pending: np.ndarray, size: tuple[int, int], prep
 
 
 class _FolderStep:
-    """One compiled step: targets, every method's maps and the target probability, on every replica."""
+    """The stream's one step (a :class:`tfxai._runtime.Step`): targets, every method's maps and the target probability."""
 
     def __init__(self, adapter, explainers, strategy, spec, targets, jit_compile):
+        from tfxai.metrics import _common, confidence
+
         self.strategy = strategy
         self.explainers = explainers
-        self.seeds = {name: _seed(e) for name, e in explainers.items()}
-        probabilities = S.probability_fn(adapter)
+        runtime = adapter.runtime(64)
+        fixed = bool(jit_compile)
+        probability = confidence.target_probability_fn(_common.score_fn(adapter, "probability"), 64, fixed)
         dtype = adapter.dtype
-        given = targets  # a class for every image, or None (predicted)
+        given = _runtime.PREDICTED if targets is None else int(targets)
 
-        def make_replica(fixed: bool):
-            def replica(indices, images, seeds):
-                images = tf.cast(images, dtype)
-                n = tf.shape(images)[0]
-                if given is None:
-                    chosen = S.predicted_classes(probabilities, images, 64, fixed)
-                else:
-                    chosen = tf.fill([n], tf.constant(int(given), tf.int32))
-                target_probability = S.target_probability(probabilities, images, chosen, 64, fixed)
-                maps, bad = {}, tf.constant(0, tf.int32)
-                for name, explainer in explainers.items():
-                    edtype = explainer.adapter.dtype
-                    value = tf.cond(
-                        n > 0,
-                        lambda e=explainer, s=seeds[name], d=edtype: tf.cast(e.explain_batch(tf.cast(images, d), chosen, s), tf.float32),
-                        lambda: tf.zeros(tf.shape(images)[:3], tf.float32),
-                    )
-                    maps[name] = value
-                    bad += S.count_non_finite(value)
-                out = {"index": indices, "targets": chosen, "probabilities": tf.cast(target_probability, tf.float32), "maps": maps}
-                return out, bad
-
-            return replica
+        def replica(indices, images, seeds):
+            images = tf.cast(images, dtype)
+            n = tf.shape(images)[0]
+            chosen = runtime.resolve(images, tf.fill([n], given), fixed=fixed)
+            maps = {}
+            for name, explainer in explainers.items():
+                edtype = explainer.adapter.dtype
+                maps[name] = tf.cond(
+                    n > 0,
+                    lambda e=explainer, s=seeds[name], d=edtype: tf.cast(e.explain_batch(tf.cast(images, d), chosen, s), tf.float32),
+                    lambda: tf.zeros(tf.shape(images)[:3], tf.float32),
+                )
+            return {"index": indices, "targets": chosen, "probabilities": tf.cast(probability(images, chosen), tf.float32),
+                    "maps": maps}
 
         index_spec, image_spec = spec
         seed_specs = {name: tf.TensorSpec([2], tf.int32) for name in explainers}
-
-        def build(jit: bool):
-            body = tf.function(make_replica(True), jit_compile=True) if jit else make_replica(False)
-
-            def run(indices, images, seeds):
-                out, bad = strategy.run(body, args=(indices, images, seeds))
-                return out, strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None)
-
-            return tf.function(run, input_signature=[index_spec, image_spec, seed_specs])
-
-        self.build, self.jit = build, bool(jit_compile)
-        self.function = build(self.jit)
+        self.step = runtime.step(
+            ("explain_folder", tuple(explainers.items()), given), replica, [index_spec, image_spec, seed_specs],
+            strategy=strategy, jit=jit_compile, guard=lambda out: out["maps"], hint="Check the inputs and settings.",
+        )
 
     def __call__(self, indices, images) -> dict:
-        seeds = {name: seed() for name, seed in self.seeds.items()}
-        try:
-            out, bad = self.function(indices, images, seeds)
-        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
-            if not self.jit:
-                raise
-            self.jit = False  # XLA needs static shapes: an explainer body with data-dependent loop sizes
-            self.function = self.build(False)
-            lines = [line.strip() for line in str(error).splitlines() if "compile-time" in line or "XLA" in line]
-            warnings.warn(
-                f"jit_compile: XLA cannot compile this step ({(lines or [type(error).__name__])[0][:200]}); it runs "
-                "without XLA.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            out, bad = self.function(indices, images, seeds)
-        if int(bad):
-            raise NonFiniteResultError(f"{int(bad)} map(s) of this batch hold NaN or infinite values; check the inputs and settings.")
+        out = self.step(indices, images, {name: _runtime.explainer_seed(e) for name, e in self.explainers.items()})
         local = lambda value: np.concatenate([np.asarray(v) for v in distribute.local_results(self.strategy, value)])  # noqa: E731
         return {
             "index": local(out["index"]),
@@ -433,16 +486,46 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def _read_manifest(out: Path) -> dict:
+    path = out / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+        manifest["settings"], manifest["shards"]  # noqa: B018 - the keys every manifest has
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InvalidInputError(
+            f"{str(path)!r} is not a tfxai manifest ({type(error).__name__}: {str(error)[:100]}); delete the folder "
+            f"{str(out)!r} or choose another output folder (--out)."
+        ) from None
+    return manifest
+
+
+def _read_shard(path: Path, keys: tuple = (), load: bool = True) -> dict:
+    """A shard's arrays (or only a check that it opens and holds `keys`); a clear error naming a damaged file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in keys if k not in data.files]
+            if missing:
+                raise KeyError(f"no array {missing[0]!r}")
+            return {key: data[key] for key in data.files} if load else {}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise InvalidInputError(
+            f"shard file {str(path)!r} is damaged or not from this run ({type(error).__name__}: {str(error)[:100]}); "
+            "delete it (it is recomputed on the next run) or choose another output folder (--out)."
+        ) from None
+
+
 def _check_or_write_manifest(out: Path, settings: dict, names: list, num_shards: int) -> None:
     path = out / MANIFEST
     if path.is_file():
-        existing = json.loads(path.read_text())
-        if existing.get("settings") != settings:
-            changed = sorted(k for k in set(settings) | set(existing.get("settings", {}))
-                             if settings.get(k) != existing.get("settings", {}).get(k))
+        existing = _read_manifest(out).get("settings", {})
+        existing = existing if isinstance(existing, dict) else {}
+        if existing != settings:
+            changed = sorted(k for k in set(settings) | set(existing) if settings.get(k) != existing.get(k))
+            details = "; ".join(f"{k}: {_short(existing.get(k))} in the folder, {_short(settings.get(k))} now" for k in changed)
             raise InvalidInputError(
-                f"{str(out)!r} holds a run with other settings ({', '.join(changed)} differ); resume it with the same "
-                "folder, model and options, or choose another output folder."
+                f"{str(out)!r} holds a run with other settings ({', '.join(changed)} differ: {details}). Resume it with "
+                "the same folder, model weights, preprocessing and options, or write to a new output folder (--out) "
+                "or delete this one."
             )
         return
     stray = sorted(p.name for p in out.glob("shard-*.npz"))
@@ -455,28 +538,25 @@ def _check_or_write_manifest(out: Path, settings: dict, names: list, num_shards:
     _atomic_write(path, json.dumps({"settings": settings, "shards": shards, "complete": False, "skipped": []}, indent=1))
 
 
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 80 else text[:12] + "..." if re.fullmatch(r"[0-9a-f]{64}", text) else text[:77] + "..."
+
+
 def _update_manifest(out: Path) -> None:
     """Mark the written shards (from the files themselves) and list the skipped files."""
     path = out / MANIFEST
-    manifest = json.loads(path.read_text())
+    manifest = _read_manifest(out)
     skipped = []
     for shard in manifest["shards"]:
         file = out / shard["file"]
         shard["done"] = file.is_file()
         if shard["done"]:
-            with np.load(file, allow_pickle=False) as data:
-                shard["skipped"] = data["skipped"].tolist()
+            shard["skipped"] = _read_shard(file, keys=("skipped",))["skipped"].tolist()
             skipped.extend(shard["skipped"])
     manifest["complete"] = all(s["done"] for s in manifest["shards"])
     manifest["skipped"] = skipped
     _atomic_write(path, json.dumps(manifest, indent=1))
-
-
-def _seed(explainer: Any):
-    runtime = getattr(explainer, "runtime", None)
-    if runtime is not None and hasattr(runtime, "seed"):
-        return lambda: runtime.seed(getattr(explainer, "seed", None))
-    return lambda: tf.constant([0, 0], tf.int32)
 
 
 def _progress(total: int, enabled: bool, worker: int, workers: int) -> Any:
@@ -519,10 +599,9 @@ def run_folder(args: argparse.Namespace) -> int:
     adapter = tfxai.adapt(model, input_range=getattr(args, "input_range", None) or input_range_of(preprocess))
     targets = None
     if getattr(args, "targets", None):
-        items = [t.strip() for t in args.targets.split(",") if t.strip()]
-        if len(items) != 1:
+        if len([t for t in args.targets.split(",") if t.strip()]) != 1:
             raise InvalidInputError("--targets takes one class (index or name) for a folder.")
-        targets = int(adapter.runtime(1).targets([int(items[0]) if items[0].lstrip("-").isdigit() else items[0]], 1)[0])
+        targets = int(_runtime.targets_from_text(args.targets, 1, adapter)[0])
     def numpy_preprocess(image: tf.Tensor) -> tf.Tensor:  # keras.applications functions are NumPy-based
         out = tf.numpy_function(
             lambda x: np.asarray(preprocess(np.array(x, copy=True)), np.float32), [image], tf.float32, stateful=False
@@ -541,7 +620,7 @@ def run_folder(args: argparse.Namespace) -> int:
         adapter, folder, args.out, explainers=explainers, targets=targets, batch_size=getattr(args, "batch_size", 16),
         shard_size=getattr(args, "shard_size", 256), size=getattr(args, "size", None), preprocess=tf_preprocess,
         strategy=strategy, on_error=getattr(args, "on_error", "skip"), progress=not getattr(args, "no_progress", False),
-        jit_compile=getattr(args, "jit_compile", False),
+        jit_compile=getattr(args, "jit_compile", False), quick=getattr(args, "quick", False),
     )
     print(
         f"worker {summary.worker} of {summary.workers}: {summary.images} images, {len(summary.written)} shard(s) written, "
