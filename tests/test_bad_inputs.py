@@ -14,7 +14,7 @@ import pytest
 import tfxai
 import tfxai.integrated_gradients as tut
 from tests import models
-from tfxai import metrics
+from tfxai import _runtime, metrics
 from tfxai.errors import InputRangeWarning, TfxaiError
 
 X = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
@@ -69,6 +69,12 @@ def raw_pixel_model():
     x = keras.layers.Rescaling(1 / 255.0)(inputs)
     x = keras.layers.Conv2D(4, 3, activation="relu")(x)
     return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+def _evaluate(**options):
+    from tfxai import evaluation
+
+    return evaluation.evaluate(cnn(), {}, None, **options)
 
 
 def named():
@@ -176,7 +182,49 @@ CASES = [
     ("integral-of-one-gradient (was: NaN)", lambda: tut.integral_approximation(np.ones((1, 4, 4, 3))), E, r"at least 2 gradients"),
     ("alphas-zero-steps", lambda: tut.alphas_for(0), E, r"m_steps"),
     ("alphas-unknown-rule", lambda: tut.alphas_for(4, "simpson"), E, r"method"),
+    # engine (issue 16)
+    ("ig-steps-2**31 (was: all-zero maps)", lambda: tfxai.IntegratedGradients(cnn(), num_steps=2**31), E, r"num_steps.*2,147,483,647"),
+    ("smoothgrad-samples-2**31 (was: all-zero maps)", lambda: tfxai.SmoothGrad(cnn(), num_samples=2**31), E, r"num_samples.*2\*\*31"),
+    ("rise-masks-2**31 (was: all-zero maps)", lambda: tfxai.RISE(cnn(), num_masks=2**31), E, r"num_masks.*limit"),
+    ("batch-size-2**31 (was: raw TF error)", lambda: tfxai.GradCAM(cnn(), batch_size=2**31)(X), E, r"batch_size.*limit"),
+    ("metric-batch-size-2**31", lambda: metrics.deletion(cnn(), X, X[..., 0], num_steps=2, batch_size=2**31), E, r"batch_size.*limit"),
+    ("rows-per-image-2**31", lambda: _rows(2**31), E, r"rows per image.*2,147,483,648"),
+    ("mixed-targets-quote-the-name (was: '0' as a name)", lambda: tfxai.GradCAM(named())(X, [0, "kat"]), E, r"Unknown class name 'kat'"),
+    ("cli-targets-two-for-one-image (was: 'needs 1 or 1')", lambda: _runtime.targets_from_text("1,2", 1, tfxai.adapt(named())), E, r"2 entries but `images` has 1"),
+    ("folder-targets-float (was: explains class 1)", lambda: _folder(targets=1.7), T, r"integer class indices"),
+    ("folder-targets-unknown-name (was: raw ValueError)", lambda: _folder(targets="cat"), T, r"no known class names"),
+    ("folder-targets-list", lambda: _folder(targets=[1, 2]), T, r"one class"),
+    ("evaluate-unknown-keyword", lambda: _evaluate(num_step=4), T, r"num_step"),
 ]
+
+
+def _evaluate(**options):
+    from tfxai import evaluation
+
+    return evaluation.evaluate(cnn(), {}, None, **options)
+
+
+def named():
+    return tfxai.adapt(cnn(), class_names=["cat", "dog", "bird"])
+
+
+def _rows(rows_per_image):
+    import tensorflow as tf
+
+    from tfxai import _batching
+
+    return _batching.accumulate_rows(lambda i, k: tf.ones([tf.shape(i)[0]]), 1, rows_per_image, 4, tf.TensorSpec([]))
+
+
+def _folder(**options):
+    import tempfile
+    from pathlib import Path
+
+    import tfxai.streaming
+
+    folder = Path(tempfile.mkdtemp())
+    keras.utils.save_img(folder / "a.png", X[0] * 255, scale=False)
+    return tfxai.streaming.explain_folder(cnn(), folder, folder / "out", methods="gradcam", progress=False, **options)
 
 
 @pytest.mark.parametrize("call, error, message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

@@ -11,6 +11,7 @@ a `preprocess` function.
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,6 +37,17 @@ def read_labels(csv_path: str | Path) -> list[dict]:
     return rows
 
 
+#: The first bytes of the formats ``tf.io.decode_image`` reads.
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+
+
+def is_image_file(path: str | Path) -> bool:
+    """Whether `path` starts like a JPEG, PNG, GIF or BMP file (its first bytes; the file is not decoded)."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    return head.startswith(IMAGE_SIGNATURES)
+
+
 def image_folder(
     directory: str | Path,
     labels_csv: str = "labels.csv",
@@ -47,7 +59,9 @@ def image_folder(
 ) -> tf.data.Dataset:
     """A dataset of ``(image, label)`` from image files listed in ``directory/labels_csv``.
 
-    Files are decoded with 3 channels (greyscale JPEGs become RGB). Rows keep the
+    Files are decoded with 3 channels (greyscale JPEGs become RGB). Files that
+    are not images (by their first bytes) are skipped with one
+    :class:`~tfxai.streaming.UnreadableImagesWarning` naming them. Rows keep the
     CSV order; `num_images` keeps the first rows. ``shard=(index, count)`` keeps
     rows ``index, index + count, ...`` of those (one worker's share, the same
     elements as ``dataset.shard(count, index)``) and decodes only them.
@@ -69,6 +83,19 @@ def image_folder(
     missing = [row["filename"] for row in rows if not (directory / row["filename"]).is_file()]
     if missing:
         raise InvalidInputError(f"{len(missing)} files listed in {labels_csv} are missing in {str(directory)!r}: {missing[:5]}.")
+    unreadable = [row["filename"] for row in rows if not is_image_file(directory / row["filename"])]
+    if unreadable:
+        from tfxai.streaming import UnreadableImagesWarning
+
+        warnings.warn(
+            f"{len(unreadable)} file(s) listed in {labels_csv} are not images (JPEG, PNG, BMP or GIF) and were skipped: "
+            f"{unreadable[:20]}{' ...' if len(unreadable) > 20 else ''}.",
+            UnreadableImagesWarning,
+            stacklevel=2,
+        )
+        rows = [row for row in rows if row["filename"] not in set(unreadable)]
+        if not rows:
+            raise InvalidInputError(f"no image files left in {str(directory)!r} after skipping {unreadable[:5]}.")
     paths = [str(directory / row["filename"]) for row in rows]
     labels = [int(row["class_index"]) for row in rows]
 

@@ -227,7 +227,7 @@ def _settings(cls: type, settings: Any, options: dict, function: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise TypeError(f"{function}() got unexpected keyword arguments {unknown}; the settings are {sorted(fields)}.")
+        raise InvalidTypeError(f"{function}() got unexpected keyword arguments {unknown}; the settings are {sorted(fields)}.")
     return dataclasses.replace(settings, **options) if options else settings
 
 
