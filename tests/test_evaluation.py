@@ -233,3 +233,69 @@ def test_road_in_the_runner_equals_the_metric():
     np.testing.assert_allclose(row.value("road_lerf"), direct.lerf_auc.mean(), rtol=1e-4)
     np.testing.assert_allclose(row.value("road"), direct.combined.mean(), rtol=1e-3, atol=1e-6)
     assert "ROAD (LeRF − MoRF)/2" in results.to_markdown()
+
+
+# ----------------------------------------------------------------------------- one engine (issue 16)
+def test_runner_per_image_values_equal_the_metrics_and_the_settings_object():
+    """The runner calls the metrics' own in-graph cores: per image, its values are tfxai.metrics' on the same batch."""
+    import dataclasses
+
+    model = models.small_cnn(softmax=True)
+    images, labels = _data(5)
+    explainers = {"IxG": tfxai.InputXGradient(model), "Grad-CAM": tfxai.GradCAM(model)}
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    settings = evaluation.EvaluationSettings(num_steps=5, batch_size=3, metric_batch_size=4, progress=False,
+                                             keep_per_image=True, substrate="black", confidence_substrate="zero")
+    results = evaluation.evaluate(model, explainers, dataset, settings)
+    keywords = evaluation.evaluate(model, explainers, dataset, **{f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)})
+    targets = np.argmax(model.predict(images, verbose=0), axis=-1)
+    for name, explainer in explainers.items():
+        maps = explainer(images, targets)
+        ins = metrics.insertion(model, images, maps, targets, num_steps=5, substrate="black")
+        dele = metrics.deletion(model, images, maps, targets, num_steps=5, substrate="black")
+        change = metrics.confidence_change(model, images, maps, targets, substrate="zero")
+        per = results.methods[name].per_image
+        np.testing.assert_allclose(per["insertion"], ins.auc, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(per["deletion"], dele.auc, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(per["average_drop"], 100 * change.drop, rtol=1e-6, atol=1e-9)
+        np.testing.assert_array_equal(per["increase_in_confidence"], 100.0 * change.increase)
+        np.testing.assert_allclose(results.methods[name].curves["deletion"], dele.scores.mean(axis=0), rtol=1e-6)
+        for key, values in per.items():
+            np.testing.assert_array_equal(keywords.methods[name].per_image[key], values)
+    with pytest.raises(InvalidInputError, match="metric_batch_size"):
+        evaluation.EvaluationSettings(metric_batch_size=0)
+    with pytest.raises(InvalidTypeError, match="EvaluationSettings"):
+        evaluation.evaluate(model, explainers, dataset, {"num_steps": 4})
+
+
+def test_runtime_step_compiles_once_falls_back_from_xla_and_guards_non_finite_maps():
+    from tfxai.errors import NonFiniteResultError
+
+    runtime = tfxai.adapt(models.small_cnn(softmax=True)).runtime(8)
+    spec = [tf.TensorSpec([None, 3], tf.float32)]
+    step = runtime.step("double", lambda x: 2 * x, spec)
+    assert runtime.step("double", lambda x: 3 * x, spec) is step  # one step per name and specs
+    np.testing.assert_array_equal(step(tf.ones([2, 3])), 2 * np.ones([2, 3]))
+    np.testing.assert_array_equal(step(tf.ones([5, 3])), 2 * np.ones([5, 3]))
+    assert step.function.experimental_get_tracing_count() == 1  # the batch axis is unknown: one trace
+    logs = runtime.step("log", tf.math.log, spec, guard=lambda y: {"logs": y}, hint="Pass positive values.")
+    with pytest.raises(NonFiniteResultError, match=r"logs gave NaN or infinite maps for 1 image\(s\).*positive"):
+        logs(tf.constant([[1.0, 1, 1], [-1.0, 1, 1]]))
+    strings = runtime.step("strings", lambda x: tf.strings.to_number(tf.strings.as_string(x)), spec, jit=True)
+    with pytest.warns(RuntimeWarning, match="XLA cannot compile the step strings.*runs without XLA"):
+        np.testing.assert_array_equal(strings(tf.ones([2, 3])), np.ones([2, 3]))
+    assert not strings.jit
+
+
+def test_evaluate_skips_a_non_image_file_of_the_labels_file_with_a_warning(tmp_path):
+    from tfxai.streaming import UnreadableImagesWarning
+
+    _write_images(tmp_path)
+    (tmp_path / "notes.jpg").write_text("not an image")
+    (tmp_path / "labels.csv").write_text("filename,class_index\na.png,3\nnotes.jpg,1\nb.jpg,2\n")
+    with pytest.warns(UnreadableImagesWarning, match="notes.jpg"):
+        dataset = evaluation.image_folder(tmp_path, size=16, resize_to=16)
+    model = models.small_cnn(softmax=True)
+    results = evaluation.evaluate(tfxai.adapt(model, input_range=(0, 255)), {"v": tfxai.VanillaGradient(model)}, dataset,
+                                  num_steps=2, progress=False)
+    assert results.methods["v"].num_images == 2
