@@ -398,3 +398,84 @@ def test_mirrored_strategy_runs_every_replica_through_strategy_run():
     assert data["settings"]["strategy"] == "mirrored" and data["settings"]["replicas"] == 2
     assert data["folder_files"][0] == data["folder_files"][1] and len(data["folder_files"][0]) == 30
     assert data["folder_targets_equal"] and data["folder_max_diff"] < 1e-5
+
+
+# ----------------------------------------------------------------------------- the stream on the one engine (issue 16)
+def test_explain_folder_resume_compares_weights_preprocessing_methods_and_range(tmp_path):
+    from tfxai import streaming
+
+    write_folder(tmp_path / "images", 3, size=16, labels=False)
+    keras_model = models.small_cnn(softmax=True)
+    model = tfxai.adapt(keras_model, input_range=(0, 255))
+    out = tmp_path / "maps"
+
+    def unit(x):
+        return x / 255.0
+
+    def symmetric(x):
+        return x / 127.5 - 1.0
+
+    symmetric.__name__ = unit.__name__ = "numpy_preprocess"  # every mode of the command line has this name
+    run = dict(methods="vanilla", progress=False, shard_size=2, preprocess=unit)
+    first = streaming.explain_folder(model, tmp_path / "images", out, **run)
+    assert first.written == [0, 1]
+    assert streaming.explain_folder(model, tmp_path / "images", out, **run).already_done == [0, 1]  # same settings: resumed
+    import keras
+
+    other = keras.models.clone_model(keras_model)  # the same name, other weights
+    other.set_weights([w + 0.01 for w in keras_model.get_weights()])
+    assert other.name == keras_model.name
+    cases = [
+        (dict(model=tfxai.adapt(other, input_range=(0, 255))), "model_weights"),
+        (dict(preprocess=symmetric), "preprocess"),
+        (dict(quick=True), "quick"),
+        (dict(model=tfxai.adapt(keras_model, input_range=(0, 1))), "input_range"),
+        (dict(methods=None, explainers={"vanilla": tfxai.VanillaGradient(model, output="logit")}), "methods"),
+    ]
+    for change, differs in cases:
+        options = {**run, **{k: v for k, v in change.items() if k != "model"}}
+        if options.get("methods") is None:
+            options.pop("methods")
+        with pytest.raises(InvalidInputError, match=rf"({differs}).*differ.*new output folder \(--out\) or delete"):
+            streaming.explain_folder(change.get("model", model), tmp_path / "images", out, **options)
+
+
+def test_explain_folder_names_a_damaged_or_foreign_shard(tmp_path):
+    from tfxai import streaming
+
+    write_folder(tmp_path / "images", 4, size=16, labels=False)
+    model = tfxai.adapt(models.small_cnn(softmax=True), input_range=(0, 255))
+    run = dict(methods="vanilla", progress=False, shard_size=2)
+    streaming.explain_folder(model, tmp_path / "images", tmp_path / "maps", **run)
+    (tmp_path / "maps" / "shard-00000.npz").write_bytes(b"PK\x03\x04 damaged")
+    with pytest.raises(InvalidInputError, match=r"shard-00000\.npz.*damaged.*delete it"):
+        streaming.explain_folder(model, tmp_path / "images", tmp_path / "maps", **run)
+    with pytest.raises(InvalidInputError, match=r"shard-00000\.npz"):
+        list(streaming.read_shards(tmp_path / "maps"))
+    np.savez(tmp_path / "maps" / "shard-00000.npz", weights=np.zeros(3))  # a foreign file of the same name
+    with pytest.raises(InvalidInputError, match=r"shard-00000\.npz.*'files'"):
+        streaming.explain_folder(model, tmp_path / "images", tmp_path / "maps", **run)
+    (tmp_path / "maps" / "shard-00000.npz").unlink()  # the fix the message gives: the shard is recomputed
+    assert streaming.explain_folder(model, tmp_path / "images", tmp_path / "maps", **run).written == [0]
+    (tmp_path / "maps" / "manifest.json").write_text("{broken")
+    with pytest.raises(InvalidInputError, match=r"manifest\.json.*not a tfxai manifest"):
+        streaming.explain_folder(model, tmp_path / "images", tmp_path / "maps", **run)
+
+
+def test_explain_folder_targets_by_name_and_a_one_channel_model(tmp_path):
+    from tfxai import streaming
+
+    write_folder(tmp_path / "images", 3, size=16, labels=False)
+    keras_model = models.small_cnn(input_shape=(16, 16, 1), softmax=True)
+    model = tfxai.adapt(keras_model, input_range=(0, 255), class_names=["cat", "dog", "bird", "fish", "frog"])
+    summary = streaming.explain_folder(model, tmp_path / "images", tmp_path / "maps", methods="vanilla",
+                                       targets="bird", progress=False)
+    assert summary.images == 3 and summary.skipped_files == []
+    data = streaming.load_all(tmp_path / "maps")
+    assert data["targets"].tolist() == [2, 2, 2] and data["vanilla"].shape == (3, 16, 16)
+    # the files were decoded with the model's one channel
+    grey = np.stack([models.center_crop(tf.io.decode_image((tmp_path / "images" / n).read_bytes(), channels=1), 16, 16 / 0.875)
+                     for n in data["files"]])
+    np.testing.assert_allclose(data["vanilla"], tfxai.VanillaGradient(model)(grey, 2), rtol=1e-4, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="Unknown class name 'kat'"):
+        streaming.explain_folder(model, tmp_path / "images", tmp_path / "other", methods="vanilla", targets="kat", progress=False)
