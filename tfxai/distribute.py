@@ -116,10 +116,6 @@ def strategy_name(strategy: tf.distribute.Strategy) -> str:
     return type(strategy).__name__
 
 
-def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
-    return num_workers(strategy) > 1
-
-
 def num_workers(strategy: tf.distribute.Strategy) -> int:
     """Number of worker processes of `strategy` (1 for local strategies)."""
     resolver = getattr(strategy, "cluster_resolver", None)
@@ -138,15 +134,6 @@ def worker_index(strategy: tf.distribute.Strategy) -> int:
     if resolver.task_type == "chief":
         return int(resolver.task_id)
     return len(spec.get("chief", [])) + int(resolver.task_id)
-
-
-def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True on the process that writes outputs (worker 0)."""
-    return worker_index(strategy) == 0
-
-
-def local_replicas(strategy: tf.distribute.Strategy) -> int:
-    return len(strategy.extended.worker_devices)
 
 
 def per_replica_batch(strategy: tf.distribute.Strategy, batch_size: int) -> int:
@@ -177,27 +164,6 @@ def distribute(strategy: tf.distribute.Strategy, dataset: tf.data.Dataset, batch
 def local_results(strategy: tf.distribute.Strategy, value: Any) -> list:
     """This worker's per-replica components of a (nest of) distributed value(s), in replica order."""
     return list(strategy.experimental_local_results(value))
-
-
-def all_workers_sum(strategy: tf.distribute.Strategy, value: Any) -> Any:
-    """Sum a (nest of) host value(s) over every worker (identity with one worker).
-
-    Each worker contributes its value once (on its first local replica), then
-    ``strategy.reduce(SUM)`` adds them across workers.
-    """
-    flat = [tf.convert_to_tensor(v) for v in tf.nest.flatten(value)]
-    if num_workers(strategy) == 1:
-        return tf.nest.pack_sequence_as(value, flat)
-    first = [True]
-
-    def value_fn(context: tf.distribute.ValueContext) -> list:
-        contribute = first[0]
-        first[0] = False
-        return [v if contribute else tf.zeros_like(v) for v in flat]
-
-    per_replica = strategy.experimental_distribute_values_from_function(value_fn)
-    reduced = [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in per_replica]
-    return tf.nest.pack_sequence_as(value, reduced)
 
 
 # ----------------------------------------------------------------------------- graph checks

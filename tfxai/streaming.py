@@ -41,7 +41,6 @@ or on the command line ``python -m tfxai explain photos/ --model model.keras --o
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os

@@ -225,10 +225,6 @@ class EvaluationResults:
         methods = {k: MethodResult(**v) for k, v in data["methods"].items()}
         return cls(methods, np.asarray(data["fractions"]), data["settings"])
 
-    def merge(self, other: "EvaluationResults") -> "EvaluationResults":
-        """Rows of both (other's rows win on equal names); settings of `self`."""
-        return EvaluationResults({**self.methods, **other.methods}, self.fractions, self.settings)
-
     def save(self, directory: str | Path, figures: bool = True) -> Path:
         """Write results.csv, results.md, results.json and (optionally) curves.png, speed.png."""
         directory = Path(directory)

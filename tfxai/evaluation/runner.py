@@ -37,7 +37,6 @@ import dataclasses
 import time
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 from tfxai import _runtime, _validation, distribute
