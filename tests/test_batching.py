@@ -53,3 +53,41 @@ def test_rule_alphas_follow_the_lecture():
     f = np.square
     errors = {m: abs(np.sum(_integration.rule(m, 10)[1] * f(_integration.rule(m, 10)[0])) - 1 / 3) for m in _integration.METHODS}
     assert errors["trapezoid"] < errors["riemann_right"] / 5 and errors["riemann_middle"] < errors["riemann_left"] / 5
+
+
+# ----------------------------------------------------------------------------- one engine (issue 16)
+def test_row_numbers_are_int64_past_2_to_the_31():
+    """N x K rows past 2**31 (RISE masks x images): the last chunk's rows keep the right image and k (was: int32 overflow)."""
+    from tfxai import _batching
+
+    rows_per_image, total = 2**30 + 3, 3 * (2**30 + 3)  # 3 images: 3 221 225 481 rows
+    chunk = tf.constant((total - 1) // 1000, tf.int64)
+    image, k, valid = _batching._chunk_rows(chunk, tf.constant(total, tf.int64), rows_per_image, 1000, fixed=False)
+    assert valid is None and image.dtype == tf.int32
+    assert int(image[-1]) == 2 and int(k[-1]) == rows_per_image - 1
+    assert int(image[0]) == ((total - 1) // 1000 * 1000) // rows_per_image
+
+
+def test_fixed_chunks_for_xla_give_the_same_sums_and_maps():
+    from tfxai import _batching
+
+    values = tf.reshape(tf.range(7 * 5, dtype=tf.float32), [7, 5])
+
+    def row(image, k):
+        return tf.gather_nd(values, tf.stack([image, k], axis=1))[:, None] * tf.ones([1, 2])
+
+    spec = tf.TensorSpec([2], tf.float32)
+    plain = _batching.accumulate_rows(row, 7, 5, 3, spec)
+    fixed = _batching.accumulate_rows(row, 7, 5, 3, spec, fixed=True)
+    np.testing.assert_array_equal(fixed, plain)
+    np.testing.assert_array_equal(plain[:, 0], tf.reduce_sum(values, axis=1))
+    seen = []
+
+    def chunk(index):
+        seen.append(index.shape[0])
+        return tf.gather(values, index)[:, 0]
+
+    mapped = tf.function(lambda: _batching.map_images(chunk, 7, 4, tf.TensorSpec([], tf.float32), fixed=True))()
+    np.testing.assert_array_equal(mapped, values[:, 0])
+    assert seen == [4]  # every chunk has the static batch size (XLA)
+    np.testing.assert_array_equal(_batching.map_images(chunk, 7, 4, tf.TensorSpec([], tf.float32)), values[:, 0])
