@@ -21,6 +21,7 @@ Used by every explainer, the decomposition and the metrics (one engine). A
 from __future__ import annotations
 
 import warnings
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -40,6 +41,7 @@ class Runtime:
         self.adapter = adapter
         self.batch_size = _validation.check_positive_int(batch_size, "batch_size")
         self._functions: dict = {}
+        self._steps: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # a step lives as long as its pipeline
         self.trace_count = 0
 
     # ------------------------------------------------------------------ eager side
@@ -93,9 +95,10 @@ class Runtime:
     ) -> "Step":
         """The compiled pipeline step `name` (see :class:`Step`), one per name, input specs, strategy and `jit`.
 
-        `name` must identify `body` (the runner and the stream put their explainer
-        and settings objects in it): a second call with the same key returns the
-        same step, traced once.
+        `name` must identify `body` (the runner puts a token of its run in it,
+        the stream its explainers and target): while the step is alive (held by
+        its pipeline), a second call with the same key returns the same step,
+        traced once; the runtime keeps no step its pipeline has dropped.
         """
         strategy = strategy if strategy is not None else tf.distribute.get_strategy()
         flat = tuple(tf.nest.flatten(specs, expand_composites=False))
@@ -103,11 +106,13 @@ class Runtime:
             hash(flat)
         except TypeError:
             flat = repr(flat)
-        key = ("step", name, flat, strategy, bool(jit))
-        if key not in self._functions:
-            self._functions[key] = Step(body, specs, strategy=strategy, jit=jit, guard=guard, reduce=reduce,
-                                        prepare=prepare, hint=hint, what=name)
-        return self._functions[key]
+        key = (name, flat, strategy, bool(jit))
+        step = self._steps.get(key)
+        if step is None:
+            step = Step(body, specs, strategy=strategy, jit=jit, guard=guard, reduce=reduce, prepare=prepare, hint=hint,
+                        what=name)
+            self._steps[key] = step
+        return step
 
     # ------------------------------------------------------------------ in-graph helpers
     def predicted(self, images: tf.Tensor, fixed: bool = False) -> tf.Tensor:
@@ -211,7 +216,12 @@ class Step:
 
 
 def _label(what: Any) -> str:
-    return " ".join(str(w) for w in what[:2]) if isinstance(what, tuple) else str(what)
+    """The words of a step's name (its strings, nested tuples flattened): ``"evaluate explain Grad-CAM"``."""
+    if isinstance(what, str):
+        return what
+    if isinstance(what, tuple):
+        return " ".join(word for word in (_label(w) for w in what) if word)
+    return ""
 
 
 def count_non_finite(maps: tf.Tensor) -> tf.Tensor:

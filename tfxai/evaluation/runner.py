@@ -254,7 +254,8 @@ class _Engine:
         self.runtime = model.runtime(settings.metric_batch_size)
         self.scores = _common.score_fn(model, "probability")
         self.jit = settings.jit_compile
-        self.used: dict = {}  # this evaluation's steps, by key
+        self.used: dict = {}  # this evaluation's steps, by key (the runtime holds them only while the engine does)
+        self.token = object()  # names this run's steps in the runtime (its settings and explainers are in the bodies)
         # one trace per step: the distributed dataset's specs (batch axis unknown) as input signatures
         self.index_spec, self.image_spec, self.label_spec = spec
         self.target_spec = _like(self.label_spec, lambda c: c)  # the targets step's output
@@ -275,8 +276,7 @@ class _Engine:
 
     def _step(self, key: Any, body: Any, specs: list, **kwargs: Any) -> Any:
         if key not in self.used:
-            # the engine is part of the name: its settings and explainers are what the bodies close over
-            self.used[key] = self.runtime.step(("evaluate", key, self), body, specs, strategy=self.strategy, **kwargs)
+            self.used[key] = self.runtime.step(("evaluate", key, self.token), body, specs, strategy=self.strategy, **kwargs)
         return self.used[key]
 
     # ------------------------------------------------------------------ eager checks (once)
