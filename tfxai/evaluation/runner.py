@@ -342,6 +342,18 @@ class _Engine:
 
     def score(self, name: str, indices: Any, images: Any, maps: Any, targets: Any) -> dict:
         """Metric sums of method `name`, reduced over replicas and workers (and per-image values when kept)."""
+        step = self.used.get(("score", name)) or self._score_step(name)
+        reduced, per_image = step(indices, images, maps, targets)
+        reduced = tf.nest.map_structure(lambda v: v.numpy(), reduced)
+        if per_image is not None:
+            per_image = {k: v.numpy() for k, v in per_image.items()}
+        return dict(
+            count=int(reduced["count"]), sums=reduced["sums"], squares=reduced["squares"],
+            curves=reduced["curves"], per_image=per_image,
+        )
+
+    def _score_step(self, name: str) -> Any:
+        """The score step of method `name`: the metrics' in-graph cores on its maps."""
         dtype = self.model.dtype
         metrics, settings, batch = self.metrics, self.settings, self.settings.metric_batch_size
         curves_needed = "insertion" in metrics or "deletion" in metrics
@@ -399,16 +411,8 @@ class _Engine:
             return reduced, per_image
 
         maps_spec = _like(self.image_spec, lambda spec: tf.TensorSpec(spec.shape[:3], self.explainers[name].adapter.dtype))
-        step = self._step(("score", name), replica, [self.index_spec, self.image_spec, maps_spec, self.target_spec],
+        return self._step(("score", name), replica, [self.index_spec, self.image_spec, maps_spec, self.target_spec],
                           jit=self.jit, reduce=reduce, prepare=prepare)
-        reduced, per_image = step(indices, images, maps, targets)
-        reduced = tf.nest.map_structure(lambda v: v.numpy(), reduced)
-        if per_image is not None:
-            per_image = {k: v.numpy() for k, v in per_image.items()}
-        return dict(
-            count=int(reduced["count"]), sums=reduced["sums"], squares=reduced["squares"],
-            curves=reduced["curves"], per_image=per_image,
-        )
 
 
 def _like(spec: Any, fn: Any) -> Any:
