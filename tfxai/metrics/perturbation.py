@@ -64,7 +64,7 @@ def curve_auc(scores: Any, fractions: Any, rule: str = "trapezoid") -> Any:
     evaluation runner's compiled score step uses this same function).
     """
     _validation.check_choice(rule, "auc", AUC_RULES)
-    scores = tf.cast(scores, tf.float64)
+    scores = tf.cast(scores, tf.float64) if tf.is_tensor(scores) else tf.constant(np.asarray(scores, np.float64))
     if rule == "mean_of_steps":
         value = tf.reduce_mean(scores[:, 1:], axis=1)
     else:
