@@ -87,3 +87,21 @@ def test_strategy_options_give_the_same_table(setup, tmp_path, capsys):
         np.testing.assert_allclose(float(b[key]), float(a[key]), rtol=1e-4)
     with pytest.raises(SystemExit):
         parse(common + ["--strategy", "tpu"])
+
+
+def test_evaluate_command_skips_a_non_image_file_with_a_warning(setup, tmp_path):
+    """A labels file naming a non-image file: skipped with a warning naming it, as `explain FOLDER` does (was: a raw
+    InvalidArgumentError from the tf.data iterator)."""
+    from tfxai.streaming import UnreadableImagesWarning
+
+    _, path, folder = setup
+    (folder / "readme.png").write_text("a text file with an image's extension")
+    with open(folder / "labels.csv", "a") as handle:
+        handle.write("readme.png,n9,1,c9\n")
+    out = tmp_path / "out"
+    args = parse(["evaluate", "--model", str(path), "--images", str(folder), "--methods", "vanilla", "--num-steps", "2",
+                  "--out", str(out), "--no-progress"])
+    with pytest.warns(UnreadableImagesWarning, match="readme.png"):
+        assert cli_evaluate.run(args) == 0
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert rows[0]["num_images"] == "3"
