@@ -95,8 +95,8 @@ class Runtime:
     ) -> "Step":
         """The compiled pipeline step `name` (see :class:`Step`), one per name, input specs, strategy and `jit`.
 
-        `name` must identify `body` (the runner puts a token of its run in it,
-        the stream its explainers and target): while the step is alive (held by
+        `name` must identify `body` (the runner and the stream put a token of
+        their run in it, ``object()``): while the step is alive (held by
         its pipeline), a second call with the same key returns the same step,
         traced once; the runtime keeps no step its pipeline has dropped.
         """

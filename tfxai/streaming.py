@@ -396,7 +396,7 @@ class _FolderStep:
         index_spec, image_spec = spec
         seed_specs = {name: tf.TensorSpec([2], tf.int32) for name in explainers}
         self.step = runtime.step(
-            ("explain_folder", tuple(explainers.items()), given), replica, [index_spec, image_spec, seed_specs],
+            ("explain_folder", tuple(explainers), object()), replica, [index_spec, image_spec, seed_specs],
             strategy=strategy, jit=jit_compile, guard=lambda out: out["maps"], hint="Check the inputs and settings.",
         )
 
