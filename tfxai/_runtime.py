@@ -316,7 +316,8 @@ def parse_targets(targets: Any, num_images: int, num_classes: int, adapter: Any 
                     f"{array[:8].tolist()}. Cast them: `np.asarray(targets, dtype=int)`."
                 )
             raise InvalidTypeError(
-                f"`targets` must be integer class indices; received an array of dtype {array.dtype}."
+                f"`targets` must be integer class indices; received an array of dtype {array.dtype}: "
+                f"{array.reshape(-1)[:8].tolist()}."
             )
         if array.ndim == 0:
             array = np.full((num_images,), int(array), dtype=np.int64)

@@ -507,8 +507,9 @@ def _read_shard(path: Path, keys: tuple = (), load: bool = True) -> dict:
                 raise KeyError(f"no array {missing[0]!r}")
             return {key: data[key] for key in data.files} if load else {}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        what = error.args[0] if isinstance(error, KeyError) else "not a readable NumPy .npz archive"
         raise InvalidInputError(
-            f"shard file {str(path)!r} is damaged or not from this run ({type(error).__name__}: {str(error)[:100]}); "
+            f"shard file {str(path)!r} is damaged or not from this run ({what}); "
             "delete it (it is recomputed on the next run) or choose another output folder (--out)."
         ) from None
 
@@ -539,7 +540,9 @@ def _check_or_write_manifest(out: Path, settings: dict, names: list, num_shards:
 
 def _short(value: Any) -> str:
     text = json.dumps(value) if not isinstance(value, str) else value
-    return text if len(text) <= 80 else text[:12] + "..." if re.fullmatch(r"[0-9a-f]{64}", text) else text[:77] + "..."
+    if re.fullmatch(r"[0-9a-f]{64}", text):  # a fingerprint
+        return text[:12] + "..."
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _update_manifest(out: Path) -> None:
