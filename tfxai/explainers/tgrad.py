@@ -63,9 +63,8 @@ class TGrad(Explainer):
 
         The site terms are never built (:func:`tfxai.decomposition.site_statistics`).
         """
-        _, _, input_term, sites = self.decomposition.gradients(images, targets)
+        input_term, spatial = self.decomposition.spatial_sites(images, targets)
         dtype = input_term.dtype
-        spatial = [s for s in sites if s.gradient.shape.rank == 4]
         return [term_statistics(input_term, STATISTICS)] + [site_statistics(s, STATISTICS, dtype) for s in spatial]
 
     def _layer_maps(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[list, list]:
