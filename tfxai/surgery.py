@@ -32,6 +32,7 @@ changes: weights, configs and activations are left as they were.
 from __future__ import annotations
 
 import difflib
+import warnings
 from typing import Any, Callable, Iterator, NamedTuple
 
 import keras
@@ -273,8 +274,12 @@ def activation_kind(layer_or_fn: Any) -> str | None:
     known = _KNOWN_FUNCTIONS.get(id(fn))
     if known is not None:
         return known
+    if getattr(fn, "__name__", "") == "<lambda>":
+        return None
     try:
-        name = keras.activations.serialize(fn)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            name = keras.activations.serialize(fn)
     except Exception:  # noqa: BLE001 - custom activations are unknown
         return None
     return _ALIASES.get(name, name) if isinstance(name, str) and name in _KERAS_ACTIVATIONS else None
