@@ -575,6 +575,10 @@ def _apply_nonlinear(call: surgery.Call) -> Any:
     )
 
 
+def _whole_layer(layer: Any) -> list:
+    return [""]
+
+
 def _activation_nonlinear(layer: Any) -> list:
     kind = surgery.activation_kind(layer)
     return [] if kind in HOMOGENEOUS or kind in PIECEWISE_CONSTANT else [""]
@@ -590,7 +594,7 @@ RULES: list = [
     (keras.layers.Normalization, Rule(_affine("normalization"), _none)),
     (keras.layers.ReLU, Rule(_apply_relu, _none)),
     (keras.layers.Activation, Rule(_apply_activation, _activation_nonlinear)),
-    (lambda layer: True, Rule(_apply_nonlinear, lambda layer: [""])),
+    (surgery.any_layer, Rule(_apply_nonlinear, _whole_layer)),
 ]
 
 _STRIP = Rule(_apply_strip, _none)

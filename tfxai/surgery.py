@@ -490,6 +490,11 @@ def strip_activation(call: Call) -> Any:
     return call.linear()
 
 
+def any_layer(layer: Any) -> bool:
+    """The matcher every layer matches (the last entry of a complete table)."""
+    return True
+
+
 def is_layer(layer: Any) -> Callable[[Any], bool]:
     """A matcher for one layer object (by identity): ``[(is_layer(final), strip_activation), ...]``."""
     return lambda candidate: candidate is layer

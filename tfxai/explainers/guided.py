@@ -23,6 +23,10 @@ the user's model is untouched. ReLUs are found in every form: a fused
 and ``keras.layers.Activation("relu" | "relu6")``. Other activations (swish,
 GELU, ...) keep their ordinary gradient, as in xplique and Captum.
 
+The replacement is the three-entry rule table :data:`RULES` (first match
+wins, :class:`tfxai.surgery.Rules`), Zennit's one-entry guided-backprop layer
+map written for the three Keras forms of a ReLU.
+
 The attributions ``(N, H, W, C)`` are the guided gradients, signed; the map is
 their mean over channels (xplique's default ``reducer="mean"``). Captum's
 ``GuidedBackprop`` returns the same attributions (no reduction).
@@ -70,6 +74,14 @@ def relu_form(layer: Any) -> str | None:
     return "activation" if isinstance(layer, keras.layers.Activation) else "fused"
 
 
+def _is_relu_activation(layer: Any) -> bool:
+    return relu_form(layer) == "activation"
+
+
+def _has_fused_relu(layer: Any) -> bool:
+    return relu_form(layer) == "fused"
+
+
 def _guided_relu_layer(call: surgery.Call) -> tf.Tensor:
     layer = call.layer
     relu = lambda u: keras.activations.relu(  # noqa: E731 - the layer's own function
@@ -89,9 +101,9 @@ def _guided_fused(call: surgery.Call) -> tf.Tensor:
 #: Guided backprop's rule table (:class:`tfxai.surgery.Rules`, first match wins): every ReLU form gets
 #: the guided backward pass; every other layer runs as usual.
 RULES: list = [
-    (lambda layer: relu_form(layer) == "layer", _guided_relu_layer),
-    (lambda layer: relu_form(layer) == "activation", _guided_activation),
-    (lambda layer: relu_form(layer) == "fused", _guided_fused),
+    (keras.layers.ReLU, _guided_relu_layer),
+    (_is_relu_activation, _guided_activation),
+    (_has_fused_relu, _guided_fused),
 ]
 
 

@@ -36,6 +36,21 @@ class TGrad(Explainer):
     share ``w_i = sum(term_i) / s``; for ``s > 0`` that only divides the map
     by ``s`` (same ranking, same normalised map); this class follows Eq. 8.
 
+    Notes:
+        **Zero maps on untrained models.** Every weight ``score`` is a ReLU of
+        a sum, so T-Grad is all zero when no term has a positive sum. Keras
+        initialises every bias, BatchNormalization ``beta`` and moving mean
+        to 0 (``weights=None``, ``--weights none``): every bias term is then
+        exactly 0 (``score_i = ReLU(0) = 0``), completeness leaves the logit
+        to the input term, and the map is ``phi(S_input) * ReLU(s)``. It is
+        zero when the explained logit ``s <= 0``, and (near) zero when the
+        random network's activations vanish layer after layer: a random
+        MobileNet's logits are about ``1e-19`` on 96-pixel photos and
+        underflow float32 at full size. A trained model, or
+        ``tests/models.randomize_biases_and_bn``, gives the bias terms their
+        weight back; explain the predicted class (``targets=None``), whose
+        logit is the largest.
+
     Example::
 
         tgrad = tfxai.TGrad(model)
