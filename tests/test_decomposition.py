@@ -418,3 +418,7 @@ def test_mobilenet_v3_small_linearized_is_complete():
     assert _relative_error(s, total) < 1e-3
     logits = tfxai.surgery.logits_model(model)(images).numpy()
     np.testing.assert_allclose(s, logits.max(axis=1), rtol=1e-4, atol=1e-4)
+    adapter = tfxai.adapt(model, input_range=(0, 255))
+    for method in (tfxai.TGrad(adapter, mode="linearize", batch_size=2), tfxai.FullGrad(adapter, mode="linearize", batch_size=2)):
+        maps = method(images).numpy()  # was: a raw KerasTensor error
+        assert np.all(np.isfinite(maps)) and np.all(np.ptp(maps.reshape(2, -1), axis=1) > 0)

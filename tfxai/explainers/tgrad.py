@@ -43,10 +43,11 @@ class TGrad(Explainer):
         to 0 (``weights=None``, ``--weights none``): every bias term is then
         exactly 0 (``score_i = ReLU(0) = 0``), completeness leaves the logit
         to the input term, and the map is ``phi(S_input) * ReLU(s)``. It is
-        zero when the explained logit ``s <= 0``, and (near) zero when the
-        random network's activations vanish layer after layer: a random
-        MobileNet's logits are about ``1e-19`` on 96-pixel photos and
-        underflow float32 at full size. A trained model, or
+        zero when the explained logit ``s <= 0``, and vanishing when the
+        random network's activations shrink layer after layer: a random
+        MobileNet's logits are about ``1e-19`` on the bundled photos (96 and
+        224 pixels) and its T-Grad maps about ``1e-24``, since the ``1e-16``
+        of ``phi`` outweighs sums that small. A trained model, or
         ``tests/models.randomize_biases_and_bn``, gives the bias terms their
         weight back; explain the predicted class (``targets=None``), whose
         logit is the largest.
