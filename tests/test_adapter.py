@@ -381,6 +381,7 @@ def test_an_unreadable_preprocessing_layer_warns_once_and_input_range_silences_i
         adapter = tfxai.adapt(model)
         tfxai.GradCAM(model)(images)
         tfxai.VanillaGradient(model)(images)
+        tfxai.adapt(model, class_names=["a", "b", "c"])  # another adapter of the same model: no second warning
     messages = [str(w.message) for w in caught if issubclass(w.category, InputRangeWarning)]
     assert len(messages) == 1, messages
     assert re.search(rf"{layer().__class__.__name__} layer .*{detail}.*input_range=", messages[0])

@@ -66,6 +66,8 @@ ASSUMED_RANGE = (0.0, 1.0)
 RANGE_TOLERANCE = 0.25
 
 _ADAPTERS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
+#: Models already warned about an unreadable preprocessing range (once per model, whatever the adapter options).
+_RANGE_WARNED: "weakref.WeakSet[keras.Model]" = weakref.WeakSet()
 
 
 def adapt(
@@ -159,7 +161,8 @@ class ModelAdapter:
             self.input_range, self.range_source = RAW_PIXELS, "integer input"
         else:
             self.input_range, self.range_source = ASSUMED_RANGE, "assumed"
-            if self.preprocessing is not None:
+            if self.preprocessing is not None and model not in _RANGE_WARNED:
+                _RANGE_WARNED.add(model)
                 warnings.warn(_unreadable_range_message(model, self.preprocessing), InputRangeWarning, stacklevel=3)
         if class_names is not None:
             class_names = [str(n) for n in class_names]
