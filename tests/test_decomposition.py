@@ -419,6 +419,13 @@ def test_mobilenet_v3_small_linearized_is_complete():
     logits = tfxai.surgery.logits_model(model)(images).numpy()
     np.testing.assert_allclose(s, logits.max(axis=1), rtol=1e-4, atol=1e-4)
     adapter = tfxai.adapt(model, input_range=(0, 255))
-    for method in (tfxai.TGrad(adapter, mode="linearize", batch_size=2), tfxai.FullGrad(adapter, mode="linearize", batch_size=2)):
-        maps = method(images).numpy()  # was: a raw KerasTensor error
-        assert np.all(np.isfinite(maps)) and np.all(np.ptp(maps.reshape(2, -1), axis=1) > 0)
+    # was: a raw KerasTensor error. FullGrad: a non-constant map.
+    fullgrad = tfxai.FullGrad(adapter, mode="linearize", batch_size=2)(images).numpy()
+    assert np.all(np.isfinite(fullgrad)) and np.all(np.ptp(fullgrad.reshape(2, -1), axis=1) > 0)
+    # T-Grad: each phi sums to 1, so the map sums to the sum of the weights ReLU(sum(term)) of the spatial terms
+    tgrad = tfxai.TGrad(adapter, mode="linearize", batch_size=2)(images).numpy()
+    out = tfxai.decompose(adapter, mode="linearize", batch_size=2)(images)
+    spatial = [out.input_term.numpy()] + [t.value.numpy() for t in out.terms if t.value.shape.rank == 4]
+    weights = sum(np.maximum(v.astype(np.float64).sum(axis=(1, 2, 3)), 0) for v in spatial)
+    assert np.all(np.isfinite(tgrad)) and np.all(tgrad >= 0)
+    np.testing.assert_allclose(tgrad.sum(axis=(1, 2)), weights, rtol=1e-3, atol=1e-9)

@@ -140,8 +140,10 @@ class GuidedBackprop(AttributionExplainer):
         super().__init__(model, output=output, batch_size=batch_size, seed=seed)
         self._graph = self.adapter.exposed([])  # images -> raw logits, the user's layers
         self._views: dict = {}
-        stripped = self.adapter.final_layer if self.adapter.kind != "logits" and self.adapter.logits_layer is None else None
-        self.guided_layers = [c.path for c in self.adapter.graph.calls if relu_form(c.layer) and c.layer is not stripped]
+        # paths as the user's model names them; only layers on the way to the logits (a stripped final layer
+        # runs as its LinearView, the layers after a `logits_layer=` not at all)
+        used = {id(c.layer) for c in surgery.read_graph(self._graph).calls}
+        self.guided_layers = [c.path for c in self.adapter.graph.calls if relu_form(c.layer) and id(c.layer) in used]
         if not self.guided_layers:
             warnings.warn(
                 f"Model {self.adapter.name!r} has no ReLU (fused, ReLU layer or Activation('relu'/'relu6')): "
