@@ -4,8 +4,10 @@ Keras 3 runs a functional graph with private methods only (its own public
 ``keras.models.clone_model`` is built on them). tfxai reads and replays graphs
 through the few functions below and nowhere else; ``tests/test_keras_graph.py``
 exercises each on the installed Keras, and ``setup.cfg`` pins the versions they
-were checked on (``keras>=3.10,<3.17``). A Keras release that renames one of
-them breaks that test, not a user's explanation.
+were checked on (``keras>=3.10,<3.17``; ``tests/test_keras_graph.py``,
+``test_surgery.py``, ``test_decomposition.py`` and ``test_adapter.py`` pass on
+Keras 3.10.0 and 3.15.1). A Keras release that renames one of them breaks that
+test, not a user's explanation.
 
 * :func:`functional_graph`: the functional graph behind a Sequential
   (``model._functional``) or functional model (``_nodes_by_depth`` and
