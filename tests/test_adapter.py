@@ -326,6 +326,7 @@ def _preprocessed(layer):
 READABLE_RANGES = {
     "rescaling-1/255": (lambda: keras.layers.Rescaling(1 / 255.0), (0.0, 255.0)),
     "rescaling-1/127.5-offset-1": (lambda: keras.layers.Rescaling(1 / 127.5, offset=-1.0), (0.0, 255.0)),
+    "rescaling-1/128-offset-127/128": (lambda: keras.layers.Rescaling(1 / 128, offset=-127 / 128), (0.0, 255.0)),
     "rescaling-2-offset-1": (lambda: keras.layers.Rescaling(2.0, offset=-1.0), (0.0, 1.0)),
     "normalization-unit-data": (lambda: keras.layers.Normalization(mean=0.5, variance=0.25), (0.0, 1.0)),
     "normalization-imagenet-unit": (
@@ -391,6 +392,12 @@ def test_an_unreadable_preprocessing_layer_warns_once_and_input_range_silences_i
         given = tfxai.adapt(model, input_range=(0, 1))
         tfxai.GradCAM(given)(images)
     assert given.range_source == "given"
+
+
+def test_the_bundled_model_reads_raw_pixels():
+    """EfficientNet-Lite0 starts with Rescaling(1/128, offset=-127/128): pixels in [0, 255]."""
+    adapter = tfxai.adapt(tfxai.models.efficientnet_lite0())
+    assert adapter.input_range == (0.0, 255.0) and adapter.range_source == "preprocessing layer"
 
 
 def test_the_leading_layer_is_found_inside_a_nested_backbone():

@@ -371,6 +371,9 @@ def _is_preprocessing(layer: Any) -> bool:
 
 #: Input ranges a Rescaling may be read as: pixels scaled by 1, 255 (8 bits) or 65535 (16 bits).
 _PIXEL_SCALES = (1.0, 255.0, 65535.0)
+#: How far (a fraction of the scale) the interval's ends may be from 0 and the scale: one 8-bit level,
+#: so ``Rescaling(1/128, offset=-127/128)`` (0 -> -127/128, 255 -> 1) reads as ``[0, 255]``.
+_RANGE_SLACK = 0.005
 
 
 def _values(x: Any) -> np.ndarray:
@@ -382,9 +385,10 @@ def read_input_range(layer: Any) -> tuple | None:
 
     * ``Rescaling(scale, offset)`` (``y = scale * x + offset``): the input
       interval starting at 0 that the layer maps onto ``[0, 1]`` (offset 0) or
-      ``[-1, 1]`` (offset -1), read when it ends at 1, 255 or 65535 and is the
-      same for every channel: ``Rescaling(1/255)`` and
-      ``Rescaling(1/127.5, offset=-1)`` give ``(0, 255)``,
+      ``[-1, 1]`` (offset -1), read when it is ``[0, p]`` for ``p`` = 1, 255
+      or 65535 (ends within half a percent of ``p``) and the same for every
+      channel: ``Rescaling(1/255)``, ``Rescaling(1/127.5, offset=-1)`` and
+      ``Rescaling(1/128, offset=-127/128)`` give ``(0, 255)``,
       ``Rescaling(2, offset=-1)`` gives ``(0, 1)``.
     * ``Normalization(mean, variance)``: its statistics hint at the data
       scale: every mean in ``[0, 1]`` with every standard deviation below 1
@@ -403,12 +407,12 @@ def read_input_range(layer: Any) -> tuple | None:
             return None
         highs = set()
         for s, o in zip(scale, offset):
-            candidates = [(-o / s, (1 - o) / s), ((-1 - o) / s, (1 - o) / s)]
-            starts_at_zero = [high for low, high in candidates if abs(low) <= 1e-6 * max(abs(high), 1.0)]
-            pixel = [p for high in starts_at_zero for p in _PIXEL_SCALES if abs(high - p) <= 5e-3 * p]
+            candidates = [(-o / s, (1 - o) / s), ((-1 - o) / s, (1 - o) / s)]  # onto [0, 1], onto [-1, 1]
+            pixel = {p for low, high in candidates for p in _PIXEL_SCALES
+                     if abs(low) <= _RANGE_SLACK * p and abs(high - p) <= _RANGE_SLACK * p}
             if len(pixel) != 1:
                 return None
-            highs.add(pixel[0])
+            highs.add(pixel.pop())
         return (0.0, highs.pop()) if len(highs) == 1 else None
     if isinstance(layer, keras.layers.Normalization):
         if getattr(layer, "invert", False) or getattr(layer, "mean", None) is None:
