@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import keras
@@ -256,3 +257,152 @@ def test_adapter_is_cached_per_model_and_dies_with_it():
     del model
     gc.collect()
     assert ref() is None
+
+
+# ------------------------------------------------------------------ graph (issue 16): reading the model
+def _features_model(head_layers, dtype_policy=None):
+    """Conv -> GAP -> Dense(3) features, then `head_layers` applied in order; returns (model, dense, features)."""
+    previous = keras.config.dtype_policy()
+    if dtype_policy:
+        keras.config.set_dtype_policy(dtype_policy)
+    try:
+        inputs = keras.Input((16, 16, 3))
+        x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+        features = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+        layers = [layer() for layer in head_layers]
+        x = features
+        for layer in layers:
+            x = layer(x)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    model = keras.Model(inputs, x)
+    models.randomize_biases_and_bn(model, seed=4, scale=1.0)
+    return model, layers[0], keras.Model(inputs, features)
+
+
+SOFTMAX_THEN_CAST = {
+    "fused-softmax-then-linear-float32": [
+        lambda: keras.layers.Dense(3, activation="softmax", name="dense"),
+        lambda: keras.layers.Activation("linear", dtype="float32", name="cast"),
+    ],
+    "activation-softmax-then-linear-float32": [
+        lambda: keras.layers.Dense(3, name="dense"),
+        lambda: keras.layers.Activation("softmax", name="softmax"),
+        lambda: keras.layers.Activation("linear", dtype="float32", name="cast"),
+    ],
+    "softmax-then-identity-and-dropout": [
+        lambda: keras.layers.Dense(3, activation="softmax", name="dense"),
+        lambda: keras.layers.Identity(name="identity"),
+        lambda: keras.layers.Dropout(0.3, name="drop"),
+    ],
+}
+
+
+@pytest.mark.parametrize("policy", [None, "mixed_float16"])
+@pytest.mark.parametrize("pattern", list(SOFTMAX_THEN_CAST))
+def test_a_softmax_followed_by_a_linear_cast_is_stripped(pattern, policy):
+    """was: read as logits, the probabilities explained as if they were logits (the mixed-precision guide's pattern)."""
+    model, dense, features = _features_model(SOFTMAX_THEN_CAST[pattern], policy)
+    snapshot = weights_snapshot(model)
+    images = small_images(4)
+    adapter = tfxai.adapt(model)
+    assert adapter.kind == "softmax" and adapter.num_classes == 3
+    # independent: the Dense layer's pre-activation from its kernel and bias, in float64
+    expected = features(images).numpy().astype(np.float64) @ dense.kernel.numpy().astype(np.float64) + dense.bias.numpy()
+    logits = adapter.logits(images).numpy()
+    tolerance = 1e-2 if policy else 1e-5
+    np.testing.assert_allclose(logits, expected, rtol=tolerance, atol=tolerance)
+    assert not np.allclose(logits.sum(-1), 1.0, atol=1e-2)  # not the probabilities
+    np.testing.assert_allclose(adapter.probabilities(logits), model(images).numpy(), rtol=tolerance, atol=tolerance)
+    assert_unchanged(model, snapshot)
+
+
+def _preprocessed(layer):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(layer(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(keras.layers.GlobalAveragePooling2D()(x)))
+
+
+READABLE_RANGES = {
+    "rescaling-1/255": (lambda: keras.layers.Rescaling(1 / 255.0), (0.0, 255.0)),
+    "rescaling-1/127.5-offset-1": (lambda: keras.layers.Rescaling(1 / 127.5, offset=-1.0), (0.0, 255.0)),
+    "rescaling-1/128-offset-127/128": (lambda: keras.layers.Rescaling(1 / 128, offset=-127 / 128), (0.0, 255.0)),
+    "rescaling-2-offset-1": (lambda: keras.layers.Rescaling(2.0, offset=-1.0), (0.0, 1.0)),
+    "normalization-unit-data": (lambda: keras.layers.Normalization(mean=0.5, variance=0.25), (0.0, 1.0)),
+    "normalization-imagenet-unit": (
+        lambda: keras.layers.Normalization(mean=[0.485, 0.456, 0.406], variance=[0.229**2, 0.224**2, 0.225**2]),
+        (0.0, 1.0),
+    ),
+    "normalization-imagenet-pixels": (
+        lambda: keras.layers.Normalization(mean=[123.7, 116.3, 103.5], variance=[58.4**2, 57.1**2, 57.4**2]),
+        (0.0, 255.0),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(READABLE_RANGES))
+def test_the_input_range_is_read_from_the_preprocessing_layer(name):
+    """was: every leading Rescaling/Normalization read as raw pixels in [0, 255]."""
+    build, expected = READABLE_RANGES[name]
+    model = _preprocessed(build())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # readable: no warning, and none on images in the range
+        adapter = tfxai.adapt(model)
+        assert adapter.input_range == expected and adapter.range_source == "preprocessing layer"
+        images = np.random.default_rng(0).uniform(*expected, (2, 16, 16, 3)).astype("float32")
+        tfxai.GradCAM(model)(images)
+        ig = tfxai.IntegratedGradients(model, baseline="white", num_steps=4)
+        white = ig.baselines(tf.constant(images), tf.constant([0, 0])).numpy()
+    assert np.all(white == expected[1])
+
+
+def test_a_unit_range_normalization_model_gets_no_false_scaled_twice_warning():
+    """was: Normalization(mean=0.5, variance=0.25) fed [0, 1] images: range 255, white baseline 255, 'scaled twice?'."""
+    model = _preprocessed(keras.layers.Normalization(mean=0.5, variance=0.25))
+    images = np.random.default_rng(1).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tfxai.SmoothGrad(model, num_samples=2)(images)
+    assert tfxai.adapt(model).input_range == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "layer, detail",
+    [
+        (lambda: keras.layers.Rescaling(0.5), r"scale=0\.5"),
+        (lambda: keras.layers.Normalization(mean=0.0, variance=1.0), r"mean=\[0\.0.*variance=\[1\.0"),
+        (lambda: keras.layers.Normalization(mean=4.0, variance=9.0), r"mean=\[4\.0"),
+    ],
+)
+def test_an_unreadable_preprocessing_layer_warns_once_and_input_range_silences_it(layer, detail):
+    model = _preprocessed(layer())
+    images = np.random.default_rng(2).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        adapter = tfxai.adapt(model)
+        tfxai.GradCAM(model)(images)
+        tfxai.VanillaGradient(model)(images)
+        tfxai.adapt(model, class_names=["a", "b", "c"])  # another adapter of the same model: no second warning
+    messages = [str(w.message) for w in caught if issubclass(w.category, InputRangeWarning)]
+    assert len(messages) == 1, messages
+    assert re.search(rf"{layer().__class__.__name__} layer .*{detail}.*input_range=", messages[0])
+    assert adapter.input_range == (0.0, 1.0) and adapter.range_source == "assumed"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given = tfxai.adapt(model, input_range=(0, 1))
+        tfxai.GradCAM(given)(images)
+    assert given.range_source == "given"
+
+
+def test_the_bundled_model_reads_raw_pixels():
+    """EfficientNet-Lite0 starts with Rescaling(1/128, offset=-127/128): pixels in [0, 255]."""
+    adapter = tfxai.adapt(tfxai.models.efficientnet_lite0())
+    assert adapter.input_range == (0.0, 255.0) and adapter.range_source == "preprocessing layer"
+
+
+def test_the_leading_layer_is_found_inside_a_nested_backbone():
+    inner_in = keras.Input((16, 16, 3))
+    inner = keras.Model(inner_in, keras.layers.Conv2D(4, 3)(keras.layers.Rescaling(1 / 127.5, offset=-1)(inner_in)))
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inner(inputs))))
+    assert tfxai.adapt(model).input_range == (0.0, 255.0)

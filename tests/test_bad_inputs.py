@@ -71,10 +71,16 @@ def raw_pixel_model():
     return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
 
 
-def _evaluate(**options):
-    from tfxai import evaluation
+def smooth_model(activation):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation=activation, name="smooth")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
 
-    return evaluation.evaluate(cnn(), {}, None, **options)
+
+def preprocessed(layer):
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(layer(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
 
 
 def named():
@@ -195,6 +201,10 @@ CASES = [
     ("folder-targets-unknown-name (was: raw ValueError)", lambda: _folder(targets="cat"), T, r"no known class names"),
     ("folder-targets-list", lambda: _folder(targets=[1, 2]), T, r"one class"),
     ("evaluate-unknown-keyword", lambda: _evaluate(num_step=4), T, r"num_step"),
+    # graph (issue 16)
+    ("decompose-hard-swish-exact (was: raw KerasTensor error)", lambda: tfxai.decompose(smooth_model("hard_swish")), E, r"Offending layers \(1\): \['smooth/activation'\].*mode='linearize'"),
+    ("tgrad-mish-exact (was: raw KerasTensor error)", lambda: tfxai.TGrad(smooth_model("mish")), E, r"\['smooth/activation'\].*mode='linearize'"),
+    ("fullgrad-hard-swish-exact (was: raw KerasTensor error)", lambda: tfxai.FullGrad(smooth_model("hard_swish")), E, r"\['smooth/activation'\].*mode='linearize'"),
 ]
 
 
@@ -246,6 +256,9 @@ WARNING_CASES = [
     ("raw-pixel-model-given-huge-values", lambda: tfxai.GradCAM(raw_pixel_model())(X * 1e5), r"far outside.*\(0\.0, 255\.0\)"),
     ("metric-images-outside", lambda: metrics.deletion(cnn(), X * 255, X[..., 0], num_steps=2), r"far outside"),
     ("attack-images-outside", lambda: tfxai.fgsm(cnn(), X * 255, epsilon=1.0), r"far outside"),
+    # graph (issue 16)
+    ("unreadable-normalization-range (was: read as [0, 255])", lambda: tfxai.GradCAM(preprocessed(keras.layers.Normalization(mean=0.0, variance=1.0)))(X), r"Normalization layer 'normalization'.*input_range="),
+    ("unreadable-rescaling-range (was: read as [0, 255])", lambda: tfxai.GradCAM(preprocessed(keras.layers.Rescaling(3.0)))(X), r"Rescaling layer 'rescaling'.*input_range="),
 ]
 
 

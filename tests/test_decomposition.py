@@ -327,3 +327,105 @@ def test_sequential_model_and_repr():
     assert "sites=2" in repr(d)
     images = np.random.default_rng(0).normal(size=(3, 8, 8, 1)).astype("float32")
     assert np.max(d.completeness_gap(images)) < 1e-5
+
+
+# ------------------------------------------------------------------ graph (issue 16): smooth activations, refusal first
+def _smooth_model():
+    """hard-swish and mish in every form: fused, Activation layer, after a linear view."""
+    d = "float64"
+    inputs = keras.Input((8, 8, 3), dtype=d)
+    x = keras.layers.Conv2D(4, 3, activation="hard_swish", name="conv_hs", dtype=d)(inputs)
+    x = keras.layers.BatchNormalization(name="bn", dtype=d)(x)
+    x = keras.layers.Activation("mish", name="mish", dtype=d)(x)
+    x = keras.layers.DepthwiseConv2D(3, activation="mish", name="dw_mish", dtype=d)(x)
+    x = keras.layers.Activation("hard_swish", name="hs", dtype=d)(x)
+    x = keras.layers.GlobalAveragePooling2D(dtype=d)(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="head", dtype=d)(x)
+    return models.randomize_biases_and_bn(keras.Model(inputs, outputs), seed=5, scale=0.5)
+
+
+SMOOTH = ["conv_hs/activation", "mish", "dw_mish/activation", "hs"]
+
+
+def test_hard_swish_and_mish_are_refused_by_name_in_exact_mode(float64):
+    """was: the bare activation called on a KerasTensor, a raw ValueError."""
+    with pytest.raises(UnsupportedModelError, match=r"Offending layers \(4\).*mode='linearize'") as info:
+        tfxai.decompose(_smooth_model())
+    assert info.value.layers == SMOOTH
+
+
+def test_hard_swish_and_mish_linearized_are_complete(float64):
+    model = _smooth_model()
+    snapshot = weights_snapshot(model)
+    d = tfxai.decompose(model, mode="linearize")
+    assert [s.name for s in d.sites if s.kind == "linearized"] == SMOOTH
+    images = np.random.default_rng(0).normal(0, 1, size=(3, 8, 8, 3))
+    out = d(images)
+    # independent: the logits from the Dense layer's own kernel and bias on the pooled features
+    head = model.get_layer("head")
+    features = keras.Model(model.inputs, head.input)(images).numpy()
+    logits = features @ head.kernel.numpy() + head.bias.numpy()
+    np.testing.assert_allclose(out.logits.numpy(), logits.max(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(out.total().numpy(), out.logits.numpy(), rtol=1e-12, atol=1e-13)
+    for name in SMOOTH:  # every smooth activation's residual matters
+        assert np.any(out.terms[[t.name for t in out.terms].index(name)].value.numpy() != 0), name
+    for method in (tfxai.TGrad(model, mode="linearize"), tfxai.FullGrad(model, mode="linearize")):
+        maps = method(images).numpy()
+        assert np.all(np.isfinite(maps)) and np.all(np.ptp(maps.reshape(3, -1), axis=1) > 0)
+    assert_unchanged(model, snapshot)
+
+
+class _Counting(keras.layers.Layer):
+    """A custom (unknown, so nonlinear) layer that counts how often it is evaluated, symbolically or not."""
+
+    evaluations = 0
+
+    def call(self, x):
+        type(self).evaluations += 1
+        return x * x
+
+    def compute_output_spec(self, x):
+        type(self).evaluations += 1
+        return keras.KerasTensor(x.shape, x.dtype)
+
+
+def test_exact_mode_refuses_before_evaluating_anything(float64):
+    """was: the offending layers were called on KerasTensors first, then refused."""
+    inputs = keras.Input((6, 6, 2), dtype="float64")
+    x = _Counting(name="square", dtype="float64")(keras.layers.Conv2D(2, 3, name="conv", dtype="float64")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2, dtype="float64")(keras.layers.Flatten(dtype="float64")(x)))
+    _Counting.evaluations = 0
+    with pytest.raises(UnsupportedModelError, match=r"\['square'\]"):
+        tfxai.decompose(model)
+    assert _Counting.evaluations == 0
+
+
+@pytest.mark.slow
+def test_mobilenet_v3_small_linearized_is_complete():
+    """MobileNetV3Small (hard-swish, hard-sigmoid as raw ops, Squeeze-Excitation): refused by name, then linearized."""
+    model = keras.applications.MobileNetV3Small(
+        weights=None, input_shape=(96, 96, 3), minimalistic=False, classes=10, classifier_activation="softmax"
+    )
+    models.randomize_biases_and_bn(model, seed=2)
+    with pytest.raises(UnsupportedModelError, match="mode='linearize'") as info:
+        tfxai.decompose(model)
+    hard_swish = [l.name for l in model.layers if isinstance(l, keras.layers.Activation)
+                  and tfxai.surgery.activation_kind(l) == "hard_silu"]
+    assert len(hard_swish) > 5 and set(hard_swish) <= set(info.value.layers)
+    d = tfxai.decompose(model, mode="linearize", batch_size=2)
+    images = np.random.default_rng(0).uniform(0, 255, size=(2, 96, 96, 3)).astype("float32")
+    s, total = _eager_terms(d, images)
+    assert _relative_error(s, total) < 1e-3
+    logits = tfxai.surgery.logits_model(model)(images).numpy()
+    np.testing.assert_allclose(s, logits.max(axis=1), rtol=1e-4, atol=1e-4)
+    adapter = tfxai.adapt(model, input_range=(0, 255))
+    # was: a raw KerasTensor error. FullGrad: a non-constant map.
+    fullgrad = tfxai.FullGrad(adapter, mode="linearize", batch_size=2)(images).numpy()
+    assert np.all(np.isfinite(fullgrad)) and np.all(np.ptp(fullgrad.reshape(2, -1), axis=1) > 0)
+    # T-Grad: each phi sums to 1, so the map sums to the sum of the weights ReLU(sum(term)) of the spatial terms
+    tgrad = tfxai.TGrad(adapter, mode="linearize", batch_size=2)(images).numpy()
+    out = tfxai.decompose(adapter, mode="linearize", batch_size=2)(images)
+    spatial = [out.input_term.numpy()] + [t.value.numpy() for t in out.terms if t.value.shape.rank == 4]
+    weights = sum(np.maximum(v.astype(np.float64).sum(axis=(1, 2, 3)), 0) for v in spatial)
+    assert np.all(np.isfinite(tgrad)) and np.all(tgrad >= 0)
+    np.testing.assert_allclose(tgrad.sum(axis=(1, 2)), weights, rtol=1e-3, atol=1e-9)

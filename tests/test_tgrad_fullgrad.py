@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfxai
 from tests import models
@@ -132,3 +133,36 @@ def test_errors_and_refusal():
     assert maps.shape == (2, 8, 8) and np.all(np.isfinite(maps.numpy()))
     with pytest.raises(InvalidInputError):
         tfxai.TGrad(model)(np.zeros((2, 16, 16, 3), "float32"), targets=[0, 7])
+
+
+def test_tgrad_of_an_untrained_model_is_the_input_term_times_relu_of_the_logit(float64):
+    """graph (issue 16): why T-Grad is zero on `--weights none` models (the TGrad docstring's note).
+
+    Keras initialises biases to 0 and BatchNormalization to the identity, so every
+    bias term is 0 and T = phi(S_input) * ReLU(s): zero wherever the logit s <= 0.
+    """
+    keras.utils.set_random_seed(7)
+    d = "float64"
+    inputs = keras.Input((12, 12, 3), dtype=d)
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", dtype=d)(inputs)
+    x = keras.layers.BatchNormalization(dtype=d)(x)
+    x = keras.layers.ReLU(dtype=d)(x)
+    x = keras.layers.GlobalAveragePooling2D(dtype=d)(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, dtype=d)(x))  # untouched initial weights
+    images = np.random.default_rng(0).normal(0, 1, size=(4, 12, 12, 3))
+    logits = model(images).numpy()
+    targets = np.array([np.argmin(logits[i]) if i % 2 else np.argmax(logits[i]) for i in range(4)])
+    chosen = logits[np.arange(4), targets]
+    assert np.any(chosen < 0) and np.any(chosen > 0)
+    out = tfxai.decompose(model)(images, targets)
+    assert all(np.all(t.value.numpy() == 0) for t in out.terms)  # every bias term is exactly 0
+    maps = tfxai.TGrad(model)(images, targets).numpy()
+    # independent: S_input = sum_c ReLU(x * ds/dx), phi(S) = S / (sum S + 1e-16) (same size), times ReLU(s)
+    x_t = tf.constant(images)
+    with tf.GradientTape() as tape:
+        tape.watch(x_t)
+        score = tf.gather(model(x_t), targets, axis=1, batch_dims=1)
+    s_input = np.maximum(images * tape.gradient(score, x_t).numpy(), 0).sum(-1)
+    expected = s_input / (s_input.sum(axis=(1, 2), keepdims=True) + 1e-16) * np.maximum(chosen, 0)[:, None, None]
+    np.testing.assert_allclose(maps, expected, **MAP_TOL)
+    assert np.all(maps[chosen <= 0] == 0) and np.all(maps[chosen > 0].max(axis=(1, 2)) > 0)

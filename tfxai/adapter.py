@@ -10,17 +10,30 @@ with the model). It knows:
   a model trained or edited after it was first explained is explained with its
   new weights;
 * **the output kind**: ``"softmax"`` (fused, ``Softmax`` layer or
-  ``Activation("softmax")``, stripped), ``"binary"`` (one unit: sigmoid or a
+  ``Activation("softmax")``, stripped; identity layers and casts after it,
+  such as the mixed-precision guide's ``Activation("linear", dtype="float32")``,
+  are seen through), ``"binary"`` (one unit: sigmoid or a
   raw logit ``z``; class 1 is explained through ``z``, class 0 through ``-z``,
   probabilities ``sigmoid(+-z)``), ``"sigmoid"`` (several sigmoid units,
   multi-label: each class its own logit) or ``"logits"``. A final layer that
   returns probabilities but cannot be stripped (a ``Lambda``, a custom layer)
   is refused with an error naming it; ``logits_layer=`` points at the layer
   whose output are the logits;
-* **the input space**: a leading ``Rescaling``/``Normalization`` layer or
-  integer (``uint8``) inputs mean raw pixels in ``[0, 255]``; otherwise the
-  user's ``input_range``, else ``(0, 1)`` assumed. Images far outside the range
-  get an :class:`~tfxai.errors.InputRangeWarning` naming it. FGSM clipping,
+* **the input space**, read from the first layer that changes the input
+  (:func:`read_input_range`): ``Rescaling(1/255)`` and
+  ``Rescaling(1/127.5, offset=-1)`` take raw pixels in ``[0, 255]``
+  (generally: the input interval starting at 0 that the layer maps onto
+  ``[0, 1]`` or ``[-1, 1]``, when it ends at 1, 255 or 65535);
+  ``Normalization`` hints at the data scale through its mean and variance:
+  every mean in ``[0, 1]`` and every standard deviation below 1 means
+  ``[0, 1]``, every mean in ``[10, 255]`` means ``[0, 255]``. Integer
+  (``uint8``) inputs mean ``[0, 255]``. The user's ``input_range`` always
+  wins. A preprocessing layer that does not tell the range with confidence
+  (any other scale, a Normalization with mean 0 and variance 1, ``invert=True``)
+  is not guessed from: tfxai warns once (:class:`~tfxai.errors.InputRangeWarning`,
+  naming the layer and ``input_range=``) and assumes ``(0, 1)``, the default
+  for models without preprocessing. Images far outside the range get an
+  :class:`~tfxai.errors.InputRangeWarning` naming it. FGSM clipping,
   IG/SmoothGrad baselines, metric substrates and plots take their range from
   here;
 * **the input dtype**: integer inputs are explained as float32 images of the
@@ -53,6 +66,8 @@ ASSUMED_RANGE = (0.0, 1.0)
 RANGE_TOLERANCE = 0.25
 
 _ADAPTERS: "weakref.WeakKeyDictionary[keras.Model, dict]" = weakref.WeakKeyDictionary()
+#: Models already warned about an unreadable preprocessing range (once per model, whatever the adapter options).
+_RANGE_WARNED: "weakref.WeakSet[keras.Model]" = weakref.WeakSet()
 
 
 def adapt(
@@ -120,9 +135,13 @@ class ModelAdapter:
         self.input_dtype = source_dtype
         self.dtype = source_dtype if source_dtype in (tf.float32, tf.float64) else tf.float32
         self.image_shape = tuple(model.inputs[0].shape[1:])
-        self._final = _final_layer(model, logits_layer)
+        #: the model's graph, read once (:class:`tfxai.surgery.ModelGraph`): final layer, leading preprocessing
+        self.graph = surgery.read_graph(model)
+        self._final = _final_layer(model, self.graph, logits_layer)
         self.kind = _output_kind(model, self._final, logits_layer)
         self._logits_layer = self._final if logits_layer is not None else None
+        #: the layer whose output activation is removed to reach the logits (its output, with `logits_layer=`)
+        self.final_layer = self._final
         logits_model = surgery.logits_model(
             model, None if self._logits_layer is not None else self._final, logits_layer=self._logits_layer,
             dtype=self.dtype,
@@ -131,14 +150,20 @@ class ModelAdapter:
         self._logits_model = None if logits_model is model else logits_model
         units = int(logits_model.outputs[0].shape[-1])
         self.num_classes = 2 if self.kind == "binary" else units
+        leading = self.graph.leading()
+        self.preprocessing = leading.layer if leading is not None and _is_preprocessing(leading.layer) else None
+        read = read_input_range(self.preprocessing) if self.preprocessing is not None else None
         if input_range is not None:
             self.input_range, self.range_source = tuple(input_range), "given"
-        elif _leading_preprocessing(model):
-            self.input_range, self.range_source = RAW_PIXELS, "preprocessing layer"
+        elif read is not None:
+            self.input_range, self.range_source = read, "preprocessing layer"
         elif source_dtype.is_integer:
             self.input_range, self.range_source = RAW_PIXELS, "integer input"
         else:
             self.input_range, self.range_source = ASSUMED_RANGE, "assumed"
+            if self.preprocessing is not None and model not in _RANGE_WARNED:
+                _RANGE_WARNED.add(model)
+                warnings.warn(_unreadable_range_message(model, self.preprocessing), InputRangeWarning, stacklevel=3)
         if class_names is not None:
             class_names = [str(n) for n in class_names]
             if len(class_names) != self.num_classes:
@@ -151,6 +176,11 @@ class ModelAdapter:
         self._runtimes: dict = {}
 
     # ------------------------------------------------------------------ model access
+    @property
+    def logits_layer(self) -> Any:
+        """The layer given as ``logits_layer=`` (its output are the logits), or None."""
+        return self._logits_layer
+
     @property
     def model(self) -> keras.Model:
         model = self._model_ref()
@@ -226,7 +256,7 @@ class ModelAdapter:
                 InputRangeWarning,
                 stacklevel=4,
             )
-        elif self.range_source == "preprocessing layer" and hi - lo > 0 and hi <= 0.02 * (high - low) + low and hi - lo < 0.02 * (high - low):
+        elif self.range_source == "preprocessing layer" and high - low >= 100 and hi - lo > 0 and hi <= 0.02 * (high - low) + low and hi - lo < 0.02 * (high - low):
             warnings.warn(
                 f"`{name}` span [{lo:.4g}, {hi:.4g}], but model {self.name!r} starts with a preprocessing layer and "
                 f"takes raw pixels in {self.input_range}: were the images scaled twice (e.g. divided by 255)? {fix}",
@@ -277,23 +307,11 @@ def _name_key(name: str) -> str:
 
 
 # ---------------------------------------------------------------------- reading the model
-def _final_layer(model: keras.Model, logits_layer: Any) -> Any:
+def _final_layer(model: keras.Model, graph: surgery.ModelGraph, logits_layer: Any) -> Any:
+    """The layer whose activation is the model's output activation (identity layers and casts after it skipped)."""
     if logits_layer is not None:
         return surgery.find_layer(model, logits_layer, rank=None).layer
-    return surgery.final_layer(model)
-
-
-def _activation_name(layer: Any) -> str | None:
-    if isinstance(layer, keras.layers.Softmax):
-        return "softmax"
-    activation = getattr(layer, "activation", None)
-    if activation is None:
-        return "linear" if isinstance(layer, (keras.layers.Dense, keras.layers.EinsumDense)) else None
-    try:
-        name = keras.activations.serialize(activation)
-    except Exception:  # noqa: BLE001 - custom activations
-        name = getattr(activation, "__name__", None)
-    return name if isinstance(name, str) else None
+    return graph.before_identities(graph.final()).layer
 
 
 #: Final layers whose output is linear in their (known) activation's input.
@@ -305,7 +323,7 @@ def _output_kind(model: keras.Model, final: Any, logits_layer: Any) -> str:
     units = model.outputs[0].shape[-1] if logits_layer is None else None
     if logits_layer is not None:
         return "logits"
-    activation = _activation_name(final) if isinstance(final, _KNOWN_FINAL) else None
+    activation = surgery.activation_kind(final) if isinstance(final, _KNOWN_FINAL) else None
     if activation == "softmax":
         if units == 1:
             raise UnsupportedModelError(
@@ -347,10 +365,80 @@ def _looks_like_probabilities(model: keras.Model) -> bool:
     return bool(out.shape[-1] > 1 and np.all(out >= -1e-6) and np.allclose(out.sum(-1), 1.0, atol=1e-3))
 
 
-def _leading_preprocessing(model: keras.Model) -> bool:
-    """True when the first layer applied to the input is ``Rescaling`` or ``Normalization``."""
-    for info in surgery.iter_layers(model):
-        if isinstance(info.layer, keras.layers.InputLayer) or surgery.is_graph_model(info.layer):
-            continue
-        return isinstance(info.layer, (keras.layers.Rescaling, keras.layers.Normalization))
-    return False
+def _is_preprocessing(layer: Any) -> bool:
+    return isinstance(layer, (keras.layers.Rescaling, keras.layers.Normalization))
+
+
+#: Input ranges a Rescaling may be read as: pixels scaled by 1, 255 (8 bits) or 65535 (16 bits).
+_PIXEL_SCALES = (1.0, 255.0, 65535.0)
+#: How far (a fraction of the scale) the interval's ends may be from 0 and the scale: one 8-bit level,
+#: so ``Rescaling(1/128, offset=-127/128)`` (0 -> -127/128, 255 -> 1) reads as ``[0, 255]``.
+_RANGE_SLACK = 0.005
+
+
+def _values(x: Any) -> np.ndarray:
+    return np.atleast_1d(np.asarray(keras.ops.convert_to_numpy(x), np.float64)).reshape(-1)
+
+
+def read_input_range(layer: Any) -> tuple | None:
+    """The pixel range ``(low, high)`` a leading ``Rescaling``/``Normalization`` layer expects, or None.
+
+    * ``Rescaling(scale, offset)`` (``y = scale * x + offset``): the input
+      interval starting at 0 that the layer maps onto ``[0, 1]`` (offset 0) or
+      ``[-1, 1]`` (offset -1), read when it is ``[0, p]`` for ``p`` = 1, 255
+      or 65535 (ends within half a percent of ``p``) and the same for every
+      channel: ``Rescaling(1/255)``, ``Rescaling(1/127.5, offset=-1)`` and
+      ``Rescaling(1/128, offset=-127/128)`` give ``(0, 255)``,
+      ``Rescaling(2, offset=-1)`` gives ``(0, 1)``.
+    * ``Normalization(mean, variance)``: its statistics hint at the data
+      scale: every mean in ``[0, 1]`` with every standard deviation below 1
+      gives ``(0, 1)``; every mean in ``[10, 255]`` gives ``(0, 255)``.
+    * anything else (other scales, a mean of 0 and variance 1, mixed
+      channels, ``invert=True``): None, not a guess.
+
+    Example::
+
+        read_input_range(keras.layers.Normalization(mean=0.5, variance=0.25))   # (0.0, 1.0)
+    """
+    if isinstance(layer, keras.layers.Rescaling):
+        scale, offset = _values(layer.scale), _values(layer.offset)
+        scale, offset = np.broadcast_arrays(scale, offset)
+        if np.any(scale <= 0) or not np.all(np.isfinite(scale)) or not np.all(np.isfinite(offset)):
+            return None
+        highs = set()
+        for s, o in zip(scale, offset):
+            candidates = [(-o / s, (1 - o) / s), ((-1 - o) / s, (1 - o) / s)]  # onto [0, 1], onto [-1, 1]
+            pixel = {p for low, high in candidates for p in _PIXEL_SCALES
+                     if abs(low) <= _RANGE_SLACK * p and abs(high - p) <= _RANGE_SLACK * p}
+            if len(pixel) != 1:
+                return None
+            highs.add(pixel.pop())
+        return (0.0, highs.pop()) if len(highs) == 1 else None
+    if isinstance(layer, keras.layers.Normalization):
+        if getattr(layer, "invert", False) or getattr(layer, "mean", None) is None:
+            return None
+        mean, variance = _values(layer.mean), _values(layer.variance)
+        if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(variance)) or np.any(variance <= 0):
+            return None
+        std = np.sqrt(variance)
+        if np.all((mean >= 0) & (mean <= 1)) and np.all(std < 1):
+            return (0.0, 1.0)
+        if np.all((mean >= 10) & (mean <= 255)):
+            return RAW_PIXELS
+    return None
+
+
+def _unreadable_range_message(model: keras.Model, layer: Any) -> str:
+    if isinstance(layer, keras.layers.Rescaling):
+        detail = f"scale={layer.scale!r}, offset={layer.offset!r}"
+    else:
+        detail = (
+            f"mean={np.round(_values(layer.mean), 4).tolist() if getattr(layer, 'mean', None) is not None else None}, "
+            f"variance={np.round(_values(layer.variance), 4).tolist() if getattr(layer, 'variance', None) is not None else None}"
+        )
+    return (
+        f"Model {model.name!r} starts with {type(layer).__name__} layer {layer.name!r} ({detail}), which does not tell "
+        f"the range of the pixels it expects. tfxai assumes {ASSUMED_RANGE} (baselines, noise, clipping and "
+        "substrates use it). Give the real range once: `tfxai.adapt(model, input_range=(0, 255))` (or (0, 1), ...), "
+        "then pass the adapter to explainers and metrics."
+    )

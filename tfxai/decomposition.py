@@ -23,14 +23,20 @@ is called through :func:`tfxai.surgery.linear_view` (same variables, no
 activation) and the activation applied after it, so training the model
 changes the decomposition too.
 
-Other nonlinearities (swish, sigmoid, gelu, Squeeze-Excitation ``Multiply``,
-LayerNormalization, a softmax in the middle, unknown layers and raw ops) are
-refused in ``mode="exact"`` with one :class:`~tfxai.errors.UnsupportedModelError`
-listing every offending layer. ``mode="linearize"`` keeps completeness by
+Other nonlinearities (swish, hard-swish, mish, sigmoid, gelu,
+Squeeze-Excitation ``Multiply``, LayerNormalization, a softmax in the middle,
+unknown layers and raw ops) are refused in ``mode="exact"`` with one
+:class:`~tfxai.errors.UnsupportedModelError` listing every offending layer,
+read from the rule table before anything is evaluated. ``mode="linearize"`` keeps completeness by
 adding the linearisation residual ``r = f(u) - J_f(u) u`` of each such op as one
 more term; ``J_f(u) u`` comes from forward-mode autodiff
 (``tf.autodiff.ForwardAccumulator`` with ``u`` itself, all inputs for
 multi-input ops, as the tangent).
+
+Each layer is run by the first matching entry of the rule table
+:data:`RULES` (``[(layer types or predicate, Rule), ...]``, replayed by
+:class:`tfxai.surgery.Rules`): a :class:`Rule` says how the layer runs and
+which term it records, and which of its parts exact mode refuses.
 
 References:
     Srinivas, Fleuret (2019), "Full-Gradient Representation for Neural Network
@@ -80,10 +86,10 @@ BIASED_LAYERS: tuple[type, ...] = (
     keras.layers.Dense,
 )
 
-#: Activations with r = 0 everywhere (positively homogeneous, piecewise linear).
-_HOMOGENEOUS = ("linear", "relu", "leaky_relu")
+#: Activations (:func:`tfxai.surgery.activation_kind`) with r = 0 everywhere (positively homogeneous, piecewise linear).
+HOMOGENEOUS = ("linear", "relu", "leaky_relu")
 #: Activations that are piecewise linear with constant pieces (r != 0 somewhere).
-_PIECEWISE_CONSTANT = ("relu6",)
+PIECEWISE_CONSTANT = ("relu6",)
 
 
 class Site(NamedTuple):
@@ -300,14 +306,6 @@ def sum_terms(input_term: tf.Tensor, values: list) -> tf.Tensor:
 
 
 # --------------------------------------------------------------------------- layer rules
-def _activation_name(activation: Any) -> str | None:
-    try:
-        name = keras.activations.serialize(activation)
-    except Exception:  # custom activations are unknown, hence refused
-        return None
-    return name if isinstance(name, str) else None
-
-
 def _relu_is_homogeneous(layer: keras.layers.ReLU) -> bool:
     return layer.max_value is None and float(layer.threshold) == 0.0
 
@@ -384,18 +382,20 @@ def linearization_residual(fn: Any, inputs: list) -> tf.Tensor:
     return tf.stop_gradient(outputs - jvp)
 
 
-class _Hook:
-    """A :func:`surgery.replay` hook that records ``(site, y, r)`` for every term.
+class _Hook(surgery.Rules):
+    """A :func:`surgery.replay` hook that records ``(site, y, r)`` for every term: the :data:`RULES` table.
 
-    Used twice: symbolically at construction (to list sites and offending
-    layers, and to build activation-split copies; ``r`` is not computed) and
-    with real tensors inside the tape of every decomposition.
+    Used twice: symbolically at construction (to list sites and build the
+    activation-free views; ``r`` is not computed) and with real tensors inside
+    the tape of every decomposition. The rules write into this object
+    (``call.context``).
     """
 
     def __init__(self, mode: str, strip: Any | None, copies: dict, symbolic: bool):
+        super().__init__(rule_table(strip), context=self, views=copies)
         self.mode = mode
         self.strip = strip
-        self.copies = copies  # id(layer) -> linear copy, shared between passes
+        self.copies = copies  # id(layer) -> linear view, shared between passes
         self.symbolic = symbolic
         self.records: list = []  # (Site, y, r)
         self.saturation: dict[int, float] = {}  # record index -> c, where r == c * (y >= c)
@@ -418,98 +418,208 @@ class _Hook:
             self.masked_bias[len(self.records)] = tf.stop_gradient(tf.cast(residual.bias(), y.dtype))
         self.records.append((Site(name, kind, tuple(y.shape[1:])), y, r))
 
-    def _refuse_or_linearize(self, name: str, fn: Any, inputs: list) -> Any:
-        """A nonlinearity: refused in exact mode, a residual term in linearize mode."""
-        y = fn(inputs)
+    def _nonlinear(self, name: str, y: Any, fn: Any, inputs: list) -> Any:
+        """A nonlinearity with output `y` = fn(inputs): a residual term in linearize mode.
+
+        Exact mode never gets here: the model is refused before any replay
+        (:meth:`Decomposition.__init__`); the name is kept as a safeguard.
+        """
         if self.mode == "exact":
             self.unsupported.append(name)
         elif inputs:
             self._site(name, "linearized", y, lambda: linearization_residual(fn, inputs))
         return y
 
-    def _activation(self, name: str, activation: Any, z: Any) -> Any:
-        act = _activation_name(activation)
-        if act in _HOMOGENEOUS:
-            return activation(z)
-        if act in _PIECEWISE_CONSTANT:  # relu6
-            y = activation(z)
+    def _activation(self, call: surgery.Call, name: str, activation: Any, z: Any) -> Any:
+        """Apply a fused `activation` to the pre-activation `z` of `call`'s layer (as a Keras layer)."""
+        kind = surgery.activation_kind(activation)
+        act = _activation_layer(call, activation)
+        y = act(z)
+        if kind in HOMOGENEOUS:
+            return y
+        if kind in PIECEWISE_CONSTANT:  # relu6
             self._site(name, "activation", y, _Saturation(y, 6.0))
             return y
-        return self._refuse_or_linearize(name, lambda u: activation(u[0]), [z])
+        return self._nonlinear(name, y, lambda u: act(u[0]), [z])
 
-    # -- the hook
-    def __call__(self, layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any:
-        name = self._name(_path or layer.name)
-        if getattr(layer, "_call_has_training_arg", False):
-            kwargs["training"] = False
-        if layer is self.strip:
-            if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
-                return args[0]
-            return self._biased(layer, name, args, kwargs, keep_activation=False)
-        if isinstance(layer, LINEAR_LAYERS):
-            return layer(*args, **kwargs)
-        if isinstance(layer, BIASED_LAYERS):
-            return self._biased(layer, name, args, kwargs, keep_activation=True)
-        for cls, kind in _AFFINE_ELEMENTWISE.items():
-            if isinstance(layer, cls):
-                # y = a * u + r elementwise: r is the layer applied to zeros.
-                y = layer(*args, **kwargs)
-                self._site(name, kind, y, lambda: layer(_zeros_like_channels(layer, args[0]), **kwargs))
-                return y
-        if isinstance(layer, keras.layers.ReLU):
-            y = layer(*args, **kwargs)
-            if not _relu_is_homogeneous(layer):
-                slope, threshold = float(layer.negative_slope), float(layer.threshold)
-                if slope == 0.0 and threshold == 0.0:  # ReLU(max_value): cheap test on the output
-                    self._site(name, "activation", y, _Saturation(y, float(layer.max_value)))
-                else:
-                    self._site(name, "activation", y, lambda: relu_residual(args[0], layer.max_value, slope, threshold))
-            return y
-        if isinstance(layer, keras.layers.Activation):
-            return self._activation(name, layer.activation, args[0])
-        flat = tf.nest.flatten(args)
-        return self._refuse_or_linearize(
-            name,
-            lambda u: layer(*tf.nest.pack_sequence_as(args, _repack(flat, u)), **kwargs),
-            [a for a in flat if _is_float_tensor(a)],
-        )
 
-    def _biased(self, layer: Any, name: str, args: Any, kwargs: Any, keep_activation: bool) -> Any:
-        kind = (
-            "dense_bias" if isinstance(layer, keras.layers.Dense)
-            else "separable_bias" if isinstance(layer, keras.layers.SeparableConv2D)
-            else "depthwise_bias" if isinstance(layer, keras.layers.DepthwiseConv2D)
-            else "conv_bias"
-        )
-        has_bias = getattr(layer, "use_bias", False)
-        act = _activation_name(layer.activation)
-        if act == "linear" or (act == "relu" and keep_activation):
-            y = layer(*args, **kwargs)
-            if has_bias:
-                if act == "relu":  # (a > 0) * b * ds/da == b * ds/dz: exact because of the mask
-                    self._site(name, kind, y, _MaskedBias(y, lambda: _bias(layer, y)))
-                else:
-                    self._site(name, kind, y, lambda: _bias(layer, y))
-            return y
-        if id(layer) not in self.copies:
-            self.copies[id(layer)] = surgery.linear_view(layer)
-        copy = self.copies[id(layer)]
-        z = copy(*args, **kwargs)
+def _activation_layer(call: surgery.Call, activation: Any) -> Any:
+    """``keras.layers.Activation(activation)`` in the layer's dtype, one per layer (callable on KerasTensors:
+    hard-swish and mish cannot be called bare on them)."""
+    key = ("activation", id(call.layer))
+    if key not in call.views:
+        call.views[key] = keras.layers.Activation(activation, dtype=call.layer.dtype_policy,
+                                                  name=f"{call.layer.name}_activation")
+    return call.views[key]
+
+
+# --------------------------------------------------------------------------- the rule table
+class Rule(NamedTuple):
+    """A decomposition rule: how a layer is run and what term it records.
+
+    Attributes:
+        apply: ``apply(call) -> outputs`` (:class:`tfxai.surgery.Call`; ``call.context`` is the recorder).
+        nonlinear: ``nonlinear(layer) -> [name suffixes]`` of its parts that are not piecewise linear
+            (``[""]``: the layer itself, ``["/activation"]``: its fused activation), which
+            ``mode="exact"`` refuses before anything is evaluated.
+    """
+
+    apply: Any
+    nonlinear: Any
+
+    def __call__(self, call: surgery.Call) -> Any:
+        return self.apply(call)
+
+
+def _none(layer: Any) -> list:
+    return []
+
+
+def _fused_nonlinear(layer: Any) -> list:
+    kind = surgery.activation_kind(layer)
+    return [] if kind in HOMOGENEOUS or kind in PIECEWISE_CONSTANT else ["/activation"]
+
+
+def _apply_linear(call: surgery.Call) -> Any:
+    call.context._name(call.path)
+    return call.run()
+
+
+def _bias_kind(layer: Any) -> str:
+    return (
+        "dense_bias" if isinstance(layer, keras.layers.Dense)
+        else "separable_bias" if isinstance(layer, keras.layers.SeparableConv2D)
+        else "depthwise_bias" if isinstance(layer, keras.layers.DepthwiseConv2D)
+        else "conv_bias"
+    )
+
+
+def _apply_biased(call: surgery.Call, keep_activation: bool = True) -> Any:
+    """A biased layer: ``r = b``; a fused ReLU keeps ``(a > 0) * b``, other activations are split off."""
+    hook, layer = call.context, call.layer
+    name = hook._name(call.path)
+    kind = _bias_kind(layer)
+    has_bias = getattr(layer, "use_bias", False)
+    act = surgery.activation_kind(layer)
+    if act == "linear" or (act == "relu" and keep_activation):
+        y = call.run()
         if has_bias:
-            self._site(name, kind, z, lambda: _bias(copy, z))
-        if not keep_activation:
-            return z
-        return self._activation(name + "/activation", layer.activation, z)
+            if act == "relu":  # (a > 0) * b * ds/da == b * ds/dz: exact because of the mask
+                hook._site(name, kind, y, _MaskedBias(y, lambda: _bias(layer, y)))
+            else:
+                hook._site(name, kind, y, lambda: _bias(layer, y))
+        return y
+    z = call.linear()
+    if has_bias:
+        hook._site(name, kind, z, lambda: _bias(layer, z))
+    if not keep_activation:
+        return z
+    return hook._activation(call, name + "/activation", layer.activation, z)
 
-    def after_model(self, model: Any, outputs: Any, path: str) -> Any:
-        return outputs
+
+def _apply_strip(call: surgery.Call) -> Any:
+    """The final layer without its softmax/sigmoid: the logits."""
+    if isinstance(call.layer, (keras.layers.Softmax, keras.layers.Activation)):
+        call.context._name(call.path)
+        return call.args[0]
+    return _apply_biased(call, keep_activation=False)
 
 
-_AFFINE_ELEMENTWISE = {
-    keras.layers.BatchNormalization: "batch_norm",
-    keras.layers.Rescaling: "rescaling",
-    keras.layers.Normalization: "normalization",
-}
+def _affine(kind: str) -> Any:
+    def apply(call: surgery.Call) -> Any:
+        # y = a * u + r elementwise: r is the layer applied to zeros.
+        name = call.context._name(call.path)
+        y = call.run()
+        call.context._site(name, kind, y, lambda: call.layer(_zeros_like_channels(call.layer, call.args[0]), **call.kwargs))
+        return y
+
+    return apply
+
+
+def _apply_relu(call: surgery.Call) -> Any:
+    hook, layer = call.context, call.layer
+    name = hook._name(call.path)
+    y = call.run()
+    if not _relu_is_homogeneous(layer):
+        slope, threshold = float(layer.negative_slope), float(layer.threshold)
+        if slope == 0.0 and threshold == 0.0:  # ReLU(max_value): cheap test on the output
+            hook._site(name, "activation", y, _Saturation(y, float(layer.max_value)))
+        else:
+            hook._site(name, "activation", y, lambda: relu_residual(call.args[0], layer.max_value, slope, threshold))
+    return y
+
+
+def _apply_activation(call: surgery.Call) -> Any:
+    """An ``Activation`` layer: the user's own layer (so it runs on KerasTensors too)."""
+    hook = call.context
+    name = hook._name(call.path)
+    kind = surgery.activation_kind(call.layer)
+    y = call.run()
+    if kind in HOMOGENEOUS:
+        return y
+    if kind in PIECEWISE_CONSTANT:  # relu6
+        hook._site(name, "activation", y, _Saturation(y, 6.0))
+        return y
+    return hook._nonlinear(name, y, lambda u: call.layer(u[0], **call.kwargs), [call.args[0]])
+
+
+def _apply_nonlinear(call: surgery.Call) -> Any:
+    """Any other layer or raw op: refused in exact mode, linearised otherwise."""
+    name = call.context._name(call.path)
+    flat = tf.nest.flatten(call.args)
+    y = call.run()
+    return call.context._nonlinear(
+        name, y,
+        lambda u: call.layer(*tf.nest.pack_sequence_as(call.args, _repack(flat, u)), **call.kwargs),
+        [a for a in flat if _is_float_tensor(a)],
+    )
+
+
+def _whole_layer(layer: Any) -> list:
+    return [""]
+
+
+def _activation_nonlinear(layer: Any) -> list:
+    kind = surgery.activation_kind(layer)
+    return [] if kind in HOMOGENEOUS or kind in PIECEWISE_CONSTANT else [""]
+
+
+#: The decomposition's rules, first match wins (:class:`tfxai.surgery.Rules`). The final
+#: layer's softmax/sigmoid is stripped by an entry put in front (:func:`rule_table`).
+RULES: list = [
+    (LINEAR_LAYERS, Rule(_apply_linear, _none)),
+    (BIASED_LAYERS, Rule(_apply_biased, _fused_nonlinear)),
+    (keras.layers.BatchNormalization, Rule(_affine("batch_norm"), _none)),
+    (keras.layers.Rescaling, Rule(_affine("rescaling"), _none)),
+    (keras.layers.Normalization, Rule(_affine("normalization"), _none)),
+    (keras.layers.ReLU, Rule(_apply_relu, _none)),
+    (keras.layers.Activation, Rule(_apply_activation, _activation_nonlinear)),
+    (surgery.any_layer, Rule(_apply_nonlinear, _whole_layer)),
+]
+
+_STRIP = Rule(_apply_strip, _none)
+
+
+def rule_table(strip: Any | None) -> list:
+    """:data:`RULES` with, first, the entry that strips the final layer's activation (when `strip` is given)."""
+    return ([(surgery.is_layer(strip), _STRIP)] if strip is not None else []) + RULES
+
+
+def nonlinear_layers(graph: surgery.ModelGraph, strip: Any | None) -> list[str]:
+    """Names of every part of `graph` that is not piecewise linear (what ``mode="exact"`` refuses).
+
+    Read from the rule table alone: nothing is called or evaluated.
+    """
+    table = rule_table(strip)
+    counts: dict[str, int] = {}
+    names = []
+    for call in graph.calls:
+        count = counts.get(call.path, 0)
+        counts[call.path] = count + 1
+        name = call.path if count == 0 else f"{call.path}:{count}"
+        rule = surgery.first_match(table, call.layer)
+        names.extend(name + suffix for suffix in rule.nonlinear(call.layer))
+    return names
 
 
 def _is_float_tensor(value: Any) -> bool:
@@ -559,25 +669,26 @@ class Decomposition:
         self.mode = _validation.check_choice(mode, "mode", MODES)
         self.runtime = _runtime.Runtime(self.adapter, batch_size)
         self.batch_size = self.runtime.batch_size
-        if self.adapter._logits_layer is not None:
+        if self.adapter.logits_layer is not None:
             raise UnsupportedModelError(
                 f"The decomposition of model {self.model.name!r} needs the model's own final layer as the logits; "
                 "an adapter built with `logits_layer=` is not supported. End the model with its logits layer."
             )
         self.num_classes = self.adapter.num_classes
-        final = surgery.final_layer(self.model)
-        self._strip = final if self.adapter.kind != "logits" else None
+        self._strip = self.adapter.final_layer if self.adapter.kind != "logits" else None
         self._copies: dict = {}
-        hook = self._hook(symbolic=True)
-        surgery.replay(self.model, surgery.new_input(self.model, self.adapter.dtype), hook)
-        if hook.unsupported:
+        # exact mode refuses from the rule table alone, before anything is called or evaluated
+        offending = nonlinear_layers(self.adapter.graph, self._strip) if self.mode == "exact" else []
+        if offending:
             raise UnsupportedModelError(
                 f"Model {self.model.name!r} is not piecewise linear, so its logits have no exact "
-                f"input + bias decomposition. Offending layers ({len(hook.unsupported)}): "
-                f"{hook.unsupported}. Use mode='linearize' to add each nonlinearity's "
+                f"input + bias decomposition. Offending layers ({len(offending)}): "
+                f"{offending}. Use mode='linearize' to add each nonlinearity's "
                 "linearisation residual f(u) - J_f(u) u as one more term.",
-                layers=hook.unsupported,
+                layers=offending,
             )
+        hook = self._hook(symbolic=True)
+        surgery.replay(self.model, surgery.new_input(self.model, self.adapter.dtype), hook)
         self.sites: list[Site] = [site for site, _, _ in hook.records]
 
     def __repr__(self) -> str:
@@ -630,10 +741,19 @@ class Decomposition:
         values = [tf.cast(s.gradient * s.residual, dtype) for s in sites]
         return scores, targets, input_term, values
 
+    def spatial_sites(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[tf.Tensor, list]:
+        """One pass: ``(input term (N, H, W, C), [SiteGradient of every (N, h, w, c) site])``.
+
+        The sites with a spatial extent, what FullGrad and T-Grad map (dense
+        terms have none); reduce them with :func:`site_statistics`.
+        """
+        _, _, input_term, sites = self.gradients(images, targets)
+        return input_term, [s for s in sites if s.gradient.shape.rank == 4]
+
     def spatial_terms(self, images: tf.Tensor, targets: tf.Tensor) -> list:
         """``[input term, every (N, h, w, c) site term]``: the terms with a spatial extent (in-graph)."""
-        _, _, input_term, values = self.terms(images, targets)
-        return [input_term] + [v for v in values if v.shape.rank == 4]
+        input_term, sites = self.spatial_sites(images, targets)
+        return [input_term] + [tf.cast(s.gradient * s.residual, input_term.dtype) for s in sites]
 
     # -- public
     def __call__(self, images: Any, targets: Any = None) -> DecompositionResult:

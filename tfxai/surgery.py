@@ -11,6 +11,16 @@ This is the one place where tfxai walks or replays a Keras functional graph.
   called without its activation, on the same variables).
 * :func:`expose` returns a model that outputs the logits and chosen
   intermediate tensors in one forward pass.
+* :func:`read_graph` reads the graph once into a :class:`ModelGraph` (every
+  leaf call with its producers and consumers): the adapter's final layer,
+  output kind and leading preprocessing come from it.
+* :func:`activation_kind` is the one classifier of activations.
+* :class:`Rules` runs a rule table during :func:`replay`, first match wins
+  (as Zennit's layer maps): the decomposition, guided backprop, the logits
+  surgery and channel ablation are tables of ``(layer types or predicate,
+  rule)`` entries.
+
+The private Keras calls live in :mod:`tfxai._keras_graph` only.
 
 Rebuilt models share the user's layers and variables: no weight is ever
 copied, so a model trained after it was first explained is explained with its
@@ -22,11 +32,13 @@ changes: weights, configs and activations are left as they were.
 from __future__ import annotations
 
 import difflib
+import warnings
 from typing import Any, Callable, Iterator, NamedTuple
 
 import keras
 import tensorflow as tf
 
+from tfxai import _keras_graph
 from tfxai.errors import InvalidTypeError, LayerNotFoundError, UnsupportedModelError
 
 CallFn = Callable[..., Any]
@@ -42,17 +54,12 @@ class LayerInfo(NamedTuple):
 
 def _graph(model: Any) -> Any:
     """Return the functional graph behind a Sequential/functional model, else None."""
-    if isinstance(model, keras.Sequential):
-        graph = getattr(model, "_functional", None)
-        if graph is None:
-            raise UnsupportedModelError(
-                f"Sequential model {model.name!r} has no input shape yet. Start it with "
-                "`keras.Input(shape=...)` or call `model.build((None, H, W, C))`."
-            )
-        return graph
-    if isinstance(model, keras.Model) and hasattr(model, "_nodes_by_depth") and hasattr(model, "_run_through_graph"):
-        return model
-    return None
+    if _keras_graph.is_unbuilt_sequential(model):
+        raise UnsupportedModelError(
+            f"Sequential model {model.name!r} has no input shape yet. Start it with "
+            "`keras.Input(shape=...)` or call `model.build((None, H, W, C))`."
+        )
+    return _keras_graph.functional_graph(model)
 
 
 def is_graph_model(model: Any) -> bool:
@@ -64,10 +71,7 @@ def is_graph_model(model: Any) -> bool:
 
 
 def _nodes_in_order(graph: Any) -> Iterator[Any]:
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            if node.operation is not None and not node.is_input:
-                yield node
+    return _keras_graph.nodes_in_order(graph)
 
 
 def iter_layers(model: keras.Model, prefix: str = "") -> Iterator[LayerInfo]:
@@ -78,7 +82,8 @@ def iter_layers(model: keras.Model, prefix: str = "") -> Iterator[LayerInfo]:
         path = f"{prefix}{op.name}"
         if isinstance(op, keras.Model) and is_graph_model(op):
             yield from iter_layers(op, prefix=path + "/")
-        shape = tuple(node.outputs[0].shape) if node.outputs else ()
+        outputs = _keras_graph.node_outputs(node)
+        shape = tuple(outputs[0].shape) if outputs else ()
         yield LayerInfo(op, path, shape)
 
 
@@ -139,12 +144,15 @@ def _default_call(layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any
 
 
 def replay(model: keras.Model, inputs: Any, call_fn: CallFn = _default_call, prefix: str = "") -> Any:
-    """Run `model`'s graph on `inputs`, calling ``call_fn(layer, *args, path=..., **kwargs)``.
+    """Run `model`'s graph on `inputs`, calling ``call_fn(layer, *args, _path=..., **kwargs)``.
 
     Nested functional/Sequential models are entered, so `call_fn` sees every
     leaf layer; it must return the layer's outputs (usually ``layer(*args,
-    **kwargs)``), which lets callers record or substitute tensors. With
-    KerasTensors as `inputs` this builds a new graph.
+    **kwargs)``), which lets callers record or substitute tensors (a
+    :class:`Rules` table is such a `call_fn`). Every layer whose ``call`` takes
+    ``training`` gets ``training=False`` (inference: BatchNormalization's moving
+    statistics, no dropout), so hooks never set it. With KerasTensors as
+    `inputs` this builds a new graph.
     """
     graph = _graph(model)
 
@@ -156,9 +164,11 @@ def replay(model: keras.Model, inputs: Any, call_fn: CallFn = _default_call, pre
             outputs = replay(op, inner, call_fn, prefix=path + "/")
             hook = getattr(call_fn, "after_model", None)
             return hook(op, outputs, path) if hook else outputs
+        if _keras_graph.takes_training(op):
+            kwargs["training"] = False
         return call_fn(op, *args, _path=path, **kwargs)
 
-    return graph._run_through_graph(inputs, operation_fn=lambda op: op, call_fn=dispatch)
+    return _keras_graph.run_through_graph(graph, inputs, dispatch)
 
 
 def new_input(model: keras.Model, dtype: Any = None) -> keras.KerasTensor:
@@ -169,52 +179,430 @@ def new_input(model: keras.Model, dtype: Any = None) -> keras.KerasTensor:
 
 def final_layer(model: keras.Model) -> keras.layers.Layer:
     """The leaf layer that produces the model's output (nested models entered)."""
-    leaves = [i for i in iter_layers(model) if not is_graph_model(i.layer)]
-    return leaves[-1].layer
+    return read_graph(model).final().layer
+
+
+# ---------------------------------------------------------------------- activations
+#: Layers that are the identity at inference (and casts: ``Activation("linear", dtype=...)``).
+IDENTITY_LAYERS: tuple[type, ...] = tuple(
+    getattr(keras.layers, name)
+    for name in ("Identity", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
+                 "GaussianDropout", "GaussianNoise", "AlphaDropout", "ActivityRegularization")
+    if hasattr(keras.layers, name)
+)
+
+#: Spellings of one activation (Keras names its functions ``silu``/``hard_silu``).
+_ALIASES = {"swish": "silu", "hard_swish": "hard_silu", "identity": "linear"}
+_KERAS_ACTIVATIONS = (
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "hard_silu", "hard_swish",
+    "mish", "sigmoid", "hard_sigmoid", "tanh", "softmax", "log_softmax", "softplus", "softsign", "exponential",
+    "celu", "glu", "hard_tanh", "hard_shrink", "soft_shrink", "tanh_shrink", "squareplus", "sparse_plus",
+    "sparsemax", "log_sigmoid", "threshold",
+)
+_TF_ACTIVATIONS = ("relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish", "sigmoid", "tanh",
+                   "softmax", "log_softmax", "softplus", "softsign")
+
+
+def _known_functions() -> dict:
+    known: dict = {}
+    for name in _KERAS_ACTIVATIONS:
+        fn = getattr(keras.activations, name, None)
+        if fn is not None:
+            known.setdefault(id(fn), _ALIASES.get(name, name))
+    for module in (tf.nn, tf.math):
+        for name in _TF_ACTIVATIONS:
+            fn = getattr(module, name, None)
+            if fn is not None:
+                known.setdefault(id(fn), _ALIASES.get(name, name))
+    return known
+
+
+_KNOWN_FUNCTIONS = _known_functions()
+
+
+def activation_kind(layer_or_fn: Any) -> str | None:
+    """The activation a layer applies, or the name of an activation function.
+
+    The one classifier of activations in tfxai (the adapter, the
+    decomposition, guided backprop and the logits surgery use it). Names are
+    Keras' own (``"relu"``, ``"relu6"``, ``"softmax"``, ``"sigmoid"``, ``"silu"``
+    for swish, ``"hard_silu"`` for hard-swish, ``"mish"``, ``"gelu"``,
+    ``"linear"``, ...):
+
+    * a function: its name, found by identity (``keras.activations.*``,
+      ``tf.nn.*``) or by ``keras.activations.serialize``; None when unknown
+      (a lambda, a custom function);
+    * ``keras.layers.Softmax``: ``"softmax"``; ``LeakyReLU``: ``"leaky_relu"``;
+      identity layers (:data:`IDENTITY_LAYERS`: ``Identity``, dropout and
+      noise layers at inference): ``"linear"``;
+    * ``keras.layers.ReLU``: ``"relu"`` (plain), ``"leaky_relu"`` (a negative
+      slope, no threshold or cap), ``"relu6"`` (``max_value=6``) or
+      ``"relu_clipped"`` (any other cap or threshold);
+    * ``Activation`` and layers with a fused ``activation`` (Dense, Conv...):
+      the kind of that function (``"linear"`` when there is none);
+    * any other layer: None.
+
+    Example::
+
+        activation_kind(keras.layers.Dense(3, activation="softmax"))   # "softmax"
+        activation_kind(keras.activations.hard_swish)                  # "hard_silu"
+    """
+    if isinstance(layer_or_fn, keras.layers.Layer):
+        layer = layer_or_fn
+        if isinstance(layer, keras.layers.Softmax):
+            return "softmax"
+        if isinstance(layer, keras.layers.ReLU):
+            slope, threshold, cap = float(layer.negative_slope), float(layer.threshold), layer.max_value
+            if threshold == 0.0 and cap is None:
+                return "relu" if slope == 0.0 else "leaky_relu"
+            if threshold == 0.0 and slope == 0.0 and float(cap) == 6.0:
+                return "relu6"
+            return "relu_clipped"
+        if isinstance(layer, keras.layers.LeakyReLU):
+            return "leaky_relu"
+        if isinstance(layer, IDENTITY_LAYERS):
+            return "linear"
+        if isinstance(layer, keras.Model):
+            return None
+        if not hasattr(layer, "activation"):
+            return None
+        activation = layer.activation
+        return "linear" if activation is None else activation_kind(activation)
+    fn = layer_or_fn
+    if fn is None:
+        return None
+    known = _KNOWN_FUNCTIONS.get(id(fn))
+    if known is not None:
+        return known
+    if getattr(fn, "__name__", "") == "<lambda>":
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            name = keras.activations.serialize(fn)
+    except Exception:  # noqa: BLE001 - custom activations are unknown
+        return None
+    return _ALIASES.get(name, name) if isinstance(name, str) and name in _KERAS_ACTIVATIONS else None
+
+
+def is_identity(layer: Any) -> bool:
+    """True for layers that pass their input on unchanged at inference (a dtype cast at most)."""
+    if isinstance(layer, IDENTITY_LAYERS):
+        return True
+    return isinstance(layer, keras.layers.Activation) and activation_kind(layer) == "linear"
+
+
+def has_activation(layer: Any) -> bool:
+    """Whether `layer` applies an activation that a logits view must remove (anything but linear)."""
+    if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
+        return True
+    if isinstance(layer, keras.Model) or getattr(layer, "activation", None) is None:
+        return False
+    return activation_kind(layer) != "linear"
+
+
+# ---------------------------------------------------------------------- one reading of the graph
+class LayerCall(NamedTuple):
+    """One call of a leaf layer in a model's graph (nested models flattened).
+
+    Attributes:
+        layer: the layer.
+        path: ``"outer/inner/name"`` below the top-level model.
+        inputs: ids of the values it consumes (the model's inputs are values too).
+        outputs: ids of the values it produces.
+        output_shape: shape of its first output (batch axis included).
+        kind: :func:`activation_kind` of the layer.
+    """
+
+    layer: Any
+    path: str
+    inputs: tuple
+    outputs: tuple
+    output_shape: tuple
+    kind: str | None
+
+
+class ModelGraph:
+    """A model's graph read once: every leaf call with its producers and consumers.
+
+    Built by :func:`read_graph` from the Keras nodes (no layer is called, the
+    model is not touched); nested functional/Sequential models are flattened,
+    so a value flows from the outer model into the inner one unchanged.
+
+    Attributes:
+        calls: the :class:`LayerCall` of every leaf, in execution order.
+        inputs: value ids of the model's inputs; outputs: of its outputs.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.name = model.name
+        self.calls: list[LayerCall] = []
+        self._counter = 0
+        env = {id(t): self._value() for t in tree_flatten(model.inputs)}
+        self.inputs = tuple(env[id(t)] for t in tree_flatten(model.inputs))
+        self._walk(model, "", env)
+        self.outputs = tuple(env[id(t)] for t in tree_flatten(model.outputs))
+        self._producer = {v: c for c in self.calls for v in c.outputs}
+        self._consumers: dict = {}
+        for call in self.calls:
+            for v in call.inputs:
+                self._consumers.setdefault(v, []).append(call)
+
+    def _value(self) -> int:
+        self._counter += 1
+        return self._counter
+
+    def _walk(self, model: Any, prefix: str, env: dict) -> None:
+        graph = _graph(model)
+        for node in _keras_graph.nodes_in_order(graph):
+            op = node.operation
+            path = f"{prefix}{op.name}"
+            inputs = tuple(env[id(t)] for t in _keras_graph.node_inputs(node) if id(t) in env)
+            outputs = _keras_graph.node_outputs(node)
+            if isinstance(op, keras.Model) and is_graph_model(op):
+                inner = {id(t): v for t, v in zip(tree_flatten(op.inputs), inputs)}
+                self._walk(op, path + "/", inner)
+                for outer, inner_tensor in zip(outputs, tree_flatten(op.outputs)):
+                    env[id(outer)] = inner.get(id(inner_tensor), self._value())
+                continue
+            values = tuple(self._value() for _ in outputs)
+            env.update({id(t): v for t, v in zip(outputs, values)})
+            shape = tuple(outputs[0].shape) if outputs else ()
+            self.calls.append(LayerCall(op, path, inputs, values, shape, activation_kind(op)))
+
+    def producer(self, value: int) -> LayerCall | None:
+        """The call that produces `value` (None for a model input)."""
+        return self._producer.get(value)
+
+    def consumers(self, value: int) -> list[LayerCall]:
+        """The calls that consume `value`."""
+        return list(self._consumers.get(value, []))
+
+    def final(self) -> LayerCall:
+        """The call that produces the model's (first) output."""
+        call = self.producer(self.outputs[0])
+        if call is None:
+            raise UnsupportedModelError(f"Model {self.name!r} returns its input unchanged: it has no layers.")
+        return call
+
+    def before_identities(self, call: LayerCall) -> LayerCall:
+        """Walk back from `call` through identity layers and casts (:func:`is_identity`) to the layer that computes.
+
+        ``Dense(n, activation="softmax")`` then ``Activation("linear",
+        dtype="float32")`` (the mixed-precision guide's last layers) gives the
+        Dense layer.
+        """
+        while is_identity(call.layer) and len(call.inputs) == 1:
+            previous = self.producer(call.inputs[0])
+            if previous is None or len(self.consumers(call.inputs[0])) != 1:
+                break
+            call = previous
+        return call
+
+    def leading(self) -> LayerCall | None:
+        """The first layer that changes the model's input, past identity layers (None: several or none)."""
+        if len(self.inputs) != 1:
+            return None
+        value = self.inputs[0]
+        while True:
+            consumers = self.consumers(value)
+            if len(consumers) != 1:
+                return None
+            call = consumers[0]
+            if not is_identity(call.layer) or len(call.outputs) != 1:
+                return call
+            value = call.outputs[0]
+
+    def layers(self, predicate: Callable[[Any], bool] | None = None) -> list[LayerCall]:
+        """The calls whose layer satisfies `predicate` (every call without one)."""
+        return [c for c in self.calls if predicate is None or predicate(c.layer)]
+
+
+def tree_flatten(structure: Any) -> list:
+    """Flatten a KerasTensor structure (list, tuple, dict) into a list."""
+    return list(tf.nest.flatten(structure))
+
+
+def read_graph(model: keras.Model) -> ModelGraph:
+    """The :class:`ModelGraph` of `model` (read from its nodes; nothing is called)."""
+    return ModelGraph(model)
+
+
+# ---------------------------------------------------------------------- rules, first match wins
+class Call(NamedTuple):
+    """One call of a leaf layer during a :func:`replay`, as a rule sees it.
+
+    Attributes:
+        layer: the layer.
+        args, kwargs: its arguments (``training=False`` already set where it applies).
+        path: its path (``"backbone/conv1"``).
+        context: the object the rule table was made for (a recorder, a cache...).
+        views: ``id(layer) -> linear_view(layer)``, shared by the calls of one table.
+    """
+
+    layer: Any
+    args: tuple
+    kwargs: dict
+    path: str
+    context: Any
+    views: dict
+
+    def run(self, *args: Any) -> Any:
+        """The layer's own output (on `args` if given, else on the call's arguments)."""
+        return self.layer(*(args or self.args), **self.kwargs)
+
+    def linear(self, *args: Any) -> Any:
+        """The layer's output without its activation, on the same variables (:func:`linear_view`)."""
+        if id(self.layer) not in self.views:
+            self.views[id(self.layer)] = linear_view(self.layer)
+        return self.views[id(self.layer)](*(args or self.args), **self.kwargs)
+
+
+#: A rule: ``rule(call: Call) -> outputs`` of the layer (``Call.run()`` for the ordinary ones).
+Rule = Callable[[Call], Any]
+
+
+def matches(matcher: Any, layer: Any) -> bool:
+    """Whether `layer` matches `matcher`: a layer class, a tuple of classes, or a predicate ``layer -> bool``."""
+    if isinstance(matcher, type) or (isinstance(matcher, tuple) and all(isinstance(m, type) for m in matcher)):
+        return isinstance(layer, matcher)
+    return bool(matcher(layer))
+
+
+def first_match(layer_map: list, layer: Any) -> Any:
+    """The rule of the first ``(matcher, rule)`` entry of `layer_map` that matches `layer`, else None."""
+    for matcher, rule in layer_map:
+        if matches(matcher, layer):
+            return rule
+    return None
+
+
+def run_layer(call: Call) -> Any:
+    """The ordinary rule: the layer's own output."""
+    return call.run()
+
+
+def strip_activation(call: Call) -> Any:
+    """The rule that removes a layer's activation: a ``Softmax``/``Activation`` passes its input on,
+    any other layer is called without its activation (:func:`linear_view`, live variables)."""
+    if isinstance(call.layer, (keras.layers.Softmax, keras.layers.Activation)):
+        return call.args[0]
+    return call.linear()
+
+
+def any_layer(layer: Any) -> bool:
+    """The matcher every layer matches (the last entry of a complete table)."""
+    return True
+
+
+def is_layer(layer: Any) -> Callable[[Any], bool]:
+    """A matcher for one layer object (by identity): ``[(is_layer(final), strip_activation), ...]``."""
+    return lambda candidate: candidate is layer
+
+
+class Rules:
+    """A :func:`replay` hook applying a rule table to every leaf layer, first match wins.
+
+    As Zennit's ``LayerMapComposite``: `layer_map` is ``[(matcher, rule),
+    ...]``, a matcher a layer class, a tuple of classes or a predicate; a layer
+    no entry matches runs as usual. The decomposition
+    (:data:`tfxai.decomposition.RULES`), guided backprop
+    (:data:`tfxai.explainers.guided.RULES`) and the logits surgery
+    (:func:`strip_activation`) are such tables; channel ablation is one entry::
+
+        def ablate(call):                          # zero channel k of one layer's output
+            return call.run() * mask
+        replay(model, images, Rules([(is_layer(layer), ablate)]))
+
+    Args:
+        layer_map: the table.
+        context: handed to every rule as ``call.context`` (e.g. a recorder).
+        views: a dict of :func:`linear_view` s to reuse across passes.
+        observe: ``observe(layer, outputs)`` called after every leaf and nested model.
+    """
+
+    def __init__(self, layer_map: list, context: Any = None, views: dict | None = None,
+                 observe: Callable[[Any, Any], None] | None = None):
+        self.layer_map = list(layer_map)
+        self.context = context
+        self.views = {} if views is None else views
+        self.observe = observe
+
+    def __call__(self, layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any:
+        rule = first_match(self.layer_map, layer) or run_layer
+        outputs = rule(Call(layer, args, kwargs, _path or layer.name, self.context, self.views))
+        if self.observe is not None:
+            self.observe(layer, outputs)
+        return outputs
+
+    def after_model(self, model: Any, outputs: Any, path: str) -> Any:
+        if self.observe is not None:
+            self.observe(model, outputs)
+        return outputs
+
+
+# ---------------------------------------------------------------------- the activation-free view
+class _WithoutActivation:
+    """A stand-in for a layer inside its class's ``call``: every attribute is the layer's, except ``activation``.
+
+    ``__class__`` is the layer's class, so ``super()`` inside ``call`` works.
+    Nothing is copied and nothing is set on the layer.
+    """
+
+    __slots__ = ("_layer",)
+
+    def __init__(self, layer: Any):
+        object.__setattr__(self, "_layer", layer)
+
+    @property
+    def __class__(self) -> type:  # type: ignore[override]
+        return type(object.__getattribute__(self, "_layer"))
+
+    @property
+    def activation(self) -> Any:
+        return keras.activations.linear
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_layer"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"tfxai's activation-free view of a layer is read-only (tried to set {name!r})")
+
+
+class LinearView(keras.layers.Layer):
+    """`layer` without its activation: its class's own ``call`` on the layer's live variables.
+
+    The pre-activation ``z`` of ``Dense``/``Conv*``/``DepthwiseConv2D``/
+    ``SeparableConv2D``/``EinsumDense``/... (``kernel`` and ``bias`` read at
+    every call, so training the model changes the view). The wrapped layer is a
+    tracked sub-layer (its variables are the view's weights, shared, not
+    copied) and is never modified.
+    """
+
+    def __init__(self, layer: keras.layers.Layer):
+        super().__init__(name=f"{layer.name}_linear", dtype=layer.dtype_policy)
+        self.source = layer
+        self._takes_training = _keras_graph.takes_training(layer)
+        self.built = True
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        kwargs = {"training": training} if self._takes_training else {}
+        return type(self.source).call(_WithoutActivation(self.source), inputs, **kwargs)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return self.source.compute_output_shape(input_shape)
 
 
 def linear_view(layer: keras.layers.Layer) -> keras.layers.Layer:
     """`layer` called without its activation, on the **same** variables (no copy of the weights).
 
-    A new object of the layer's class sharing the layer's state (its kernel and
-    bias variables included) with a linear activation. The user's layer is not
+    A :class:`LinearView`: the layer class's own ``call`` with a linear
+    activation, reading the layer's kernel and bias. The user's layer is not
     modified; training or editing it changes the view too. Used to expose a
     pre-activation (the logits before a fused softmax, ``z`` before a fused
     ReLU6 or swish).
     """
-    view = object.__new__(type(layer))
-    view.__dict__.update(layer.__dict__)
-    object.__setattr__(view, "activation", keras.activations.linear)
-    object.__setattr__(view, "_inbound_nodes", [])  # the view's graph nodes are its own
-    object.__setattr__(view, "_outbound_nodes", [])
-    return view
-
-
-def _strip_call(layer_to_strip: Any) -> CallFn:
-    """A replay hook that calls `layer_to_strip` without its activation (live variables)."""
-    view: dict[str, Any] = {}
-
-    def call(layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any:
-        if layer is not layer_to_strip:
-            return layer(*args, **kwargs)
-        if isinstance(layer, (keras.layers.Softmax, keras.layers.Activation)):
-            return args[0]
-        if "layer" not in view:
-            view["layer"] = linear_view(layer)
-        return view["layer"](*args, **kwargs)
-
-    return call
-
-
-def _strips(layer: Any) -> bool:
-    """Whether `layer` has an activation to remove (anything but linear)."""
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    if isinstance(layer, keras.layers.Activation):
-        return True
-    activation = getattr(layer, "activation", None)
-    return activation is not None and activation is not keras.activations.linear and getattr(
-        activation, "__name__", "") != "linear"
+    return LinearView(layer)
 
 
 def logits_model(model: keras.Model, final: Any = None, *, logits_layer: Any = None, dtype: Any = None) -> keras.Model:
@@ -230,33 +618,13 @@ def logits_model(model: keras.Model, final: Any = None, *, logits_layer: Any = N
     """
     final = final_layer(model) if final is None and logits_layer is None else final
     same_dtype = dtype is None or tf.as_dtype(dtype) == tf.as_dtype(model.inputs[0].dtype)
-    if logits_layer is None and not _strips(final) and same_dtype:
+    if logits_layer is None and not has_activation(final) and same_dtype:
         return model
     if logits_layer is not None:
         return expose(model, [], logits_layer=logits_layer, dtype=dtype)
     inputs = new_input(model, dtype)
-    outputs = replay(model, inputs, _strip_call(final))
+    outputs = replay(model, inputs, Rules([(is_layer(final), strip_activation)]))
     return keras.Model(inputs, outputs, name=f"{model.name}_logits")
-
-
-class _Recorder:
-    """A replay hook that records the outputs of chosen layers (by object)."""
-
-    def __init__(self, wanted: list[Any], strip: Any | None):
-        self.wanted = wanted
-        self.recorded: dict[int, Any] = {}
-        self._call = _strip_call(strip) if strip is not None else _default_call
-
-    def _record(self, layer: Any, outputs: Any) -> Any:
-        if any(layer is w for w in self.wanted):
-            self.recorded[id(layer)] = outputs
-        return outputs
-
-    def __call__(self, layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any:
-        return self._record(layer, self._call(layer, *args, **kwargs))
-
-    def after_model(self, model: Any, outputs: Any, path: str) -> Any:
-        return self._record(model, outputs)
 
 
 def expose(model: keras.Model, layers: list[Any], *, final: Any = None, logits_layer: Any = None,
@@ -268,17 +636,22 @@ def expose(model: keras.Model, layers: list[Any], *, final: Any = None, logits_l
     given) called without its activation, or the output of `logits_layer`.
     Layers and variables are shared with `model`; the input takes `dtype`.
     """
-    strip = final if final is not None and _strips(final) else None
     wanted = list(layers) + ([logits_layer] if logits_layer is not None else [])
-    recorder = _Recorder(wanted, strip)
+    recorded: dict[int, Any] = {}
+
+    def observe(layer: Any, outputs: Any) -> None:
+        if any(layer is w for w in wanted):
+            recorded[id(layer)] = outputs
+
+    table = [(is_layer(final), strip_activation)] if final is not None and has_activation(final) else []
     inputs = new_input(model, dtype)
-    outputs = replay(model, inputs, recorder)
-    missing = [layer.name for layer in wanted if id(layer) not in recorder.recorded]
+    outputs = replay(model, inputs, Rules(table, observe=observe))
+    missing = [layer.name for layer in wanted if id(layer) not in recorded]
     if missing:
         raise LayerNotFoundError(f"Layers {missing} are not reached from the input of model {model.name!r}.")
     if logits_layer is not None:
-        outputs = recorder.recorded[id(logits_layer)]
-    exposed = [recorder.recorded[id(layer)] for layer in layers]
+        outputs = recorded[id(logits_layer)]
+    exposed = [recorded[id(layer)] for layer in layers]
     if not exposed:
         return keras.Model(inputs, outputs, name=f"{model.name}_logits")
     return keras.Model(inputs, [outputs, *exposed], name=f"{model.name}_exposed")

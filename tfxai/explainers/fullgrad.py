@@ -61,11 +61,10 @@ class FullGrad(Explainer):
             batch, labels = tf.gather(images, index), tf.gather(targets, index)
             if self.variant != "official":  # per-channel min-max: from the full terms
                 return fullgrad_map(self.decomposition.spatial_terms(batch, labels), size, self.variant)
-            _, _, input_term, sites = self.decomposition.gradients(batch, labels)
+            input_term, spatial = self.decomposition.spatial_sites(batch, labels)
             dtype = input_term.dtype
             statistics = [(term_statistics(input_term, STATISTICS), input_term.shape[-1])] + [
-                (site_statistics(s, STATISTICS, dtype), s.gradient.shape[-1])
-                for s in sites if s.gradient.shape.rank == 4
+                (site_statistics(s, STATISTICS, dtype), s.gradient.shape[-1]) for s in spatial
             ]
             return fullgrad_map_from_statistics(statistics, size)
 

@@ -23,6 +23,10 @@ the user's model is untouched. ReLUs are found in every form: a fused
 and ``keras.layers.Activation("relu" | "relu6")``. Other activations (swish,
 GELU, ...) keep their ordinary gradient, as in xplique and Captum.
 
+The replacement is the three-entry rule table :data:`RULES` (first match
+wins, :class:`tfxai.surgery.Rules`), Zennit's one-entry guided-backprop layer
+map written for the three Keras forms of a ReLU.
+
 The attributions ``(N, H, W, C)`` are the guided gradients, signed; the map is
 their mean over channels (xplique's default ``reducer="mean"``). Captum's
 ``GuidedBackprop`` returns the same attributions (no reduction).
@@ -59,49 +63,55 @@ def guided(fn: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Ten
     return op
 
 
-def _activation_name(fn: Any) -> str | None:
-    if fn is None:
-        return None
-    for name in _RELUS:
-        if fn is getattr(keras.activations, name) or fn is getattr(tf.nn, name):
-            return name
-    name = getattr(fn, "__name__", None)
-    return name if name in _RELUS else None
-
-
 def relu_form(layer: Any) -> str | None:
     """How `layer` applies a ReLU: ``"layer"`` (keras ReLU), ``"activation"``, ``"fused"`` or None."""
     if isinstance(layer, keras.layers.ReLU):
         return "layer"
-    if isinstance(layer, keras.layers.Activation):
-        return "activation" if _activation_name(layer.activation) else None
     if isinstance(layer, keras.Model):
         return None
-    return "fused" if _activation_name(getattr(layer, "activation", None)) else None
+    if surgery.activation_kind(layer) not in _RELUS:
+        return None
+    return "activation" if isinstance(layer, keras.layers.Activation) else "fused"
 
 
-class GuidedHook:
-    """A :func:`tfxai.surgery.replay` hook that runs every ReLU with the guided backward pass."""
+def _is_relu_activation(layer: Any) -> bool:
+    return relu_form(layer) == "activation"
+
+
+def _has_fused_relu(layer: Any) -> bool:
+    return relu_form(layer) == "fused"
+
+
+def _guided_relu_layer(call: surgery.Call) -> tf.Tensor:
+    layer = call.layer
+    relu = lambda u: keras.activations.relu(  # noqa: E731 - the layer's own function
+        u, negative_slope=layer.negative_slope, max_value=layer.max_value, threshold=layer.threshold
+    )
+    return guided(relu)(call.args[0])
+
+
+def _guided_activation(call: surgery.Call) -> tf.Tensor:
+    return guided(call.layer.activation)(call.args[0])
+
+
+def _guided_fused(call: surgery.Call) -> tf.Tensor:
+    return guided(call.layer.activation)(call.linear())
+
+
+#: Guided backprop's rule table (:class:`tfxai.surgery.Rules`, first match wins): every ReLU form gets
+#: the guided backward pass; every other layer runs as usual.
+RULES: list = [
+    (keras.layers.ReLU, _guided_relu_layer),
+    (_is_relu_activation, _guided_activation),
+    (_has_fused_relu, _guided_fused),
+]
+
+
+class GuidedHook(surgery.Rules):
+    """A :func:`tfxai.surgery.replay` hook that runs every ReLU with the guided backward pass (:data:`RULES`)."""
 
     def __init__(self, views: dict):
-        self.views = views  # id(layer) -> linear view, shared between calls
-
-    def __call__(self, layer: Any, *args: Any, _path: str = "", **kwargs: Any) -> Any:
-        if getattr(layer, "_call_has_training_arg", False):
-            kwargs["training"] = False
-        form = relu_form(layer)
-        if form == "layer":
-            relu = lambda u: keras.activations.relu(  # noqa: E731 - the layer's own function
-                u, negative_slope=layer.negative_slope, max_value=layer.max_value, threshold=layer.threshold
-            )
-            return guided(relu)(args[0])
-        if form == "activation":
-            return guided(layer.activation)(args[0])
-        if form == "fused":
-            if id(layer) not in self.views:
-                self.views[id(layer)] = surgery.linear_view(layer)
-            return guided(layer.activation)(self.views[id(layer)](*args, **kwargs))
-        return layer(*args, **kwargs)
+        super().__init__(RULES, views=views)  # id(layer) -> linear view, shared between calls
 
 
 class GuidedBackprop(AttributionExplainer):
@@ -130,7 +140,10 @@ class GuidedBackprop(AttributionExplainer):
         super().__init__(model, output=output, batch_size=batch_size, seed=seed)
         self._graph = self.adapter.exposed([])  # images -> raw logits, the user's layers
         self._views: dict = {}
-        self.guided_layers = [i.path for i in surgery.iter_layers(self._graph) if relu_form(i.layer)]
+        # paths as the user's model names them; only layers on the way to the logits (a stripped final layer
+        # runs as its LinearView, the layers after a `logits_layer=` not at all)
+        used = {id(c.layer) for c in surgery.read_graph(self._graph).calls}
+        self.guided_layers = [c.path for c in self.adapter.graph.calls if relu_form(c.layer) and id(c.layer) in used]
         if not self.guided_layers:
             warnings.warn(
                 f"Model {self.adapter.name!r} has no ReLU (fused, ReLU layer or Activation('relu'/'relu6')): "

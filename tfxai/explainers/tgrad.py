@@ -36,6 +36,22 @@ class TGrad(Explainer):
     share ``w_i = sum(term_i) / s``; for ``s > 0`` that only divides the map
     by ``s`` (same ranking, same normalised map); this class follows Eq. 8.
 
+    Notes:
+        **Zero maps on untrained models.** Every weight ``score`` is a ReLU of
+        a sum, so T-Grad is all zero when no term has a positive sum. Keras
+        initialises every bias, BatchNormalization ``beta`` and moving mean
+        to 0 (``weights=None``, ``--weights none``): every bias term is then
+        exactly 0 (``score_i = ReLU(0) = 0``), completeness leaves the logit
+        to the input term, and the map is ``phi(S_input) * ReLU(s)``. It is
+        zero when the explained logit ``s <= 0``, and vanishing when the
+        random network's activations shrink layer after layer: a random
+        MobileNet's logits are about ``1e-19`` on the bundled photos (96 and
+        224 pixels) and its T-Grad maps about ``1e-24``, since the ``1e-16``
+        of ``phi`` outweighs sums that small. A trained model, or
+        ``tests/models.randomize_biases_and_bn``, gives the bias terms their
+        weight back; explain the predicted class (``targets=None``), whose
+        logit is the largest.
+
     Example::
 
         tgrad = tfxai.TGrad(model)
@@ -63,9 +79,8 @@ class TGrad(Explainer):
 
         The site terms are never built (:func:`tfxai.decomposition.site_statistics`).
         """
-        _, _, input_term, sites = self.decomposition.gradients(images, targets)
+        input_term, spatial = self.decomposition.spatial_sites(images, targets)
         dtype = input_term.dtype
-        spatial = [s for s in sites if s.gradient.shape.rank == 4]
         return [term_statistics(input_term, STATISTICS)] + [site_statistics(s, STATISTICS, dtype) for s in spatial]
 
     def _layer_maps(self, images: tf.Tensor, targets: tf.Tensor) -> tuple[list, list]:
