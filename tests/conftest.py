@@ -32,6 +32,12 @@ def float64():
         keras.config.set_dtype_policy(previous_policy)
 
 
+@pytest.fixture
+def cnn64(float64):
+    """:func:`tests.models.small_cnn` (5 classes, logits) built in float64, for the float64 references."""
+    return models.small_cnn(num_classes=5)
+
+
 @pytest.fixture(scope="session")
 def localisation():
     """(trained model ending in softmax, images, labels, masks) on held-out generated data."""

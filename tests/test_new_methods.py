@@ -33,11 +33,6 @@ def _images(n, size=16, seed=0, dtype="float64", high=1.0):
     return (high * np.random.default_rng(seed).uniform(0, 1, size=(n, size, size, 3))).astype(dtype)
 
 
-@pytest.fixture
-def cnn64(float64):
-    return models.small_cnn(num_classes=5)
-
-
 # ------------------------------------------------------------------------------------------- registry
 def test_registry_entries():
     expected = {

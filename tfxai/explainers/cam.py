@@ -148,14 +148,18 @@ class CAM(Explainer):
     def _one_by_one(self, image_shape: tuple) -> str:
         """Why a 1x1 layer cannot be explained, and what to do (the layer, the input size, a spatial layer)."""
         size = "x".join(str(s) for s in image_shape[:2])
-        spatial = [i.path for i in surgery.iter_layers(self.model)
-                   if len(i.output_shape) == 4 and None not in i.output_shape[1:3] and i.output_shape[1] * i.output_shape[2] > 1
-                   and not isinstance(i.layer, keras.layers.InputLayer)]
-        hint = f" (the last layer with spatial extent at this size is {spatial[-1]!r})" if spatial else ""
+        infos = list(surgery.iter_layers(self.model))
+        refused = next(i.layer for i in infos if i.path == self.layer)
+        spatial = [i for i in infos if len(i.output_shape) == 4 and None not in i.output_shape[1:3]
+                   and i.output_shape[1] * i.output_shape[2] > 1 and not isinstance(i.layer, keras.layers.InputLayer)]
+        alike = [i for i in spatial if type(i.layer) is type(refused)] or spatial  # e.g. the last Concatenate block
+        hint = ""
+        if alike:
+            shape = alike[-1].output_shape
+            hint = f", e.g. {alike[-1].path!r} ({shape[1]}x{shape[2]} at this size)"
         return (
             f"{type(self).__name__} cannot explain layer {self.layer!r}: its output is 1x1 for {size} inputs, so every "
-            f"map would be constant. Use larger images (the layer needs an input large enough to keep a spatial grid) "
-            f"or pass `layer=` a layer with spatial extent{hint}."
+            f"map would be constant. Use larger inputs or pass `layer=` a layer with spatial extent{hint}."
         )
 
     def check_inputs(self, images: tf.Tensor) -> None:
