@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
 
 from tests import models
+from tfxai.errors import DegenerateMapWarning
 
 
 @pytest.fixture(autouse=True)
@@ -72,3 +75,12 @@ def assert_unchanged(model, snapshot):
     for a, b in zip(now, weights):
         np.testing.assert_array_equal(a, b)
     assert model.to_json() == config
+
+
+def degenerate_images(caught):
+    """The image indices named by the DegenerateMapWarnings in `caught` (sorted)."""
+    found = []
+    for warning in caught:
+        if issubclass(warning.category, DegenerateMapWarning):
+            found += [int(i) for i in re.search(r"for images \[([\d, ]*)\]", str(warning.message)).group(1).split(",")]
+    return sorted(found)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import keras
@@ -17,7 +16,7 @@ from tfxai.errors import (DegenerateMapWarning, InvalidInputError, InvalidTypeEr
 from tfxai.explainers import cam_weights
 from tfxai.explainers.cam import CAM
 from tests import models
-from tests.conftest import assert_unchanged, weights_snapshot
+from tests.conftest import assert_unchanged, degenerate_images, weights_snapshot
 from tests.reference import cam as ref
 
 GRADIENT_CAMS = [tfxai.GradCAM, tfxai.GradCAMPlusPlus, tfxai.XGradCAM]
@@ -132,22 +131,13 @@ def test_matches_float64_reference(cnn64, method, reference):
         warnings.simplefilter("always")
         maps = explainer(images, targets).numpy()
     # the reference's empty maps (all positions <= 0 before the ReLU) are exactly the ones warned about
-    assert _warned_images(caught) == [i for i in range(3) if expected[i].max() == 0]
+    assert degenerate_images(caught) == [i for i in range(3) if expected[i].max() == 0]
     assert maps.dtype == np.float64 and maps.shape == (3, 16, 16)
     np.testing.assert_allclose(maps, ref.upsample(expected, (16, 16)), rtol=1e-9, atol=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DegenerateMapWarning)  # the same images, checked above
         layer_maps = type(explainer)(cnn64, "pool", upsample=False, **_extra(explainer))(images, targets).numpy()
     np.testing.assert_allclose(layer_maps, expected, rtol=1e-9, atol=1e-12)
-
-
-def _warned_images(caught):
-    """The image indices named by the DegenerateMapWarnings in `caught`."""
-    found = []
-    for warning in caught:
-        if issubclass(warning.category, DegenerateMapWarning):
-            found += [int(i) for i in re.search(r"for images \[([\d, ]*)\]", str(warning.message)).group(1).split(",")]
-    return sorted(found)
 
 
 def _extra(explainer):
