@@ -55,6 +55,9 @@ class LayerHead:
                     self.needs_images = True
         return self
 
+    def __repr__(self) -> str:
+        return f"LayerHead({self.layer.name!r})"
+
     def __call__(self, activations: tf.Tensor, images: tf.Tensor | None = None) -> tf.Tensor:
         self.build()
         if self.needs_images:
