@@ -196,18 +196,20 @@ print(f"mean |dy_c/dA| = {float(tf.reduce_mean(tf.abs(dy_dA))):.2e}   mean |dp_c
 # | LayerCAM | $\mathrm{ReLU}(\sum_k \mathrm{ReLU}(\frac{\partial y^c}{\partial A^k}) \odot A^k)$ |
 # | Score-CAM | no gradient: the class probability of the image masked by each (upsampled, normalised) channel |
 # | Eigen-CAM | no gradient, no class: the first principal component of the activations |
+# | Ablation-CAM | no gradient: $\alpha_k = (y^c - y^c_k) / y^c$, the relative drop of the logit when channel $k$ is set to zero |
 #
-# The list in the code is not typed by hand: it is every public tfxai class derived from the CAM
-# base class, so a CAM variant added to the library shows up here. Score-CAM needs one forward
-# pass per channel; `num_channels=32` keeps the 32 channels with the largest spatial spread
-# (Faster-Score-CAM).
+# The list in the code is not typed by hand: it is every method in tfxai's registry derived from
+# the CAM base class, so a CAM variant added to the library shows up here. Score-CAM needs one
+# forward pass per channel; `num_channels=32` keeps the 32 channels with the largest spatial
+# spread (Faster-Score-CAM). Ablation-CAM runs only the layers after `top_relu` once per channel.
 
 # %%
+from tfxai import _registry  # every registered method, in registration order
 from tfxai.explainers.cam import CAM  # the base class of the CAM family
 
-cam_classes = [cls for cls in (getattr(tfxai, name) for name in tfxai.__all__) if isinstance(cls, type) and issubclass(cls, CAM)]
+cam_classes = [cls for cls in _registry.METHODS.values() if issubclass(cls, CAM)]
 print("CAM methods in tfxai:", [cls.__name__ for cls in cam_classes])
-settings = {"ScoreCAM": {"num_channels": 32}}
+settings = {"ScoreCAM": {"num_channels": 32}, "AblationCAM": {"batch_size": 128}}
 
 photos = tfxai.data.load_photos(["chelsea", "coffee"], size=224)
 targets = model.predict(photos, verbose=0).argmax(-1)

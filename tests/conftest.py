@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
 
 from tests import models
+from tfxai.errors import DegenerateMapWarning
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +33,12 @@ def float64():
     finally:
         keras.config.set_floatx(previous_floatx)
         keras.config.set_dtype_policy(previous_policy)
+
+
+@pytest.fixture
+def cnn64(float64):
+    """:func:`tests.models.small_cnn` (5 classes, logits) built in float64, for the float64 references."""
+    return models.small_cnn(num_classes=5)
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +75,12 @@ def assert_unchanged(model, snapshot):
     for a, b in zip(now, weights):
         np.testing.assert_array_equal(a, b)
     assert model.to_json() == config
+
+
+def degenerate_images(caught):
+    """The image indices named by the DegenerateMapWarnings in `caught` (sorted)."""
+    found = []
+    for warning in caught:
+        if issubclass(warning.category, DegenerateMapWarning):
+            found += [int(i) for i in re.search(r"for images \[([\d, ]*)\]", str(warning.message)).group(1).split(",")]
+    return sorted(found)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tfxai
-from tfxai.errors import InvalidInputError, InvalidTypeError, LayerNotFoundError
+from tfxai import surgery
+from tfxai.errors import (DegenerateMapWarning, InvalidInputError, InvalidTypeError, LayerNotFoundError,
+                          UnsupportedModelError)
 from tfxai.explainers import cam_weights
+from tfxai.explainers.cam import CAM
 from tests import models
-from tests.conftest import assert_unchanged, weights_snapshot
+from tests.conftest import assert_unchanged, degenerate_images, weights_snapshot
 from tests.reference import cam as ref
 
 GRADIENT_CAMS = [tfxai.GradCAM, tfxai.GradCAMPlusPlus, tfxai.XGradCAM]
-ALL_CAMS = [*GRADIENT_CAMS, tfxai.ScoreCAM, tfxai.EigenCAM]
+ALL_CAMS = [*GRADIENT_CAMS, tfxai.ScoreCAM, tfxai.EigenCAM, tfxai.AblationCAM]
+TIGHT = dict(rtol=1e-9, atol=1e-12)
 
 
 def _t(array):
@@ -36,7 +42,6 @@ G = np.stack([[[1.0, -1.0], [0.0, 0.5]], [[-1.0, 0.0], [0.0, 0.0]]], axis=-1)[No
 
 def test_gradcam_weights_are_spatial_means():
     np.testing.assert_allclose(cam_weights.gradcam_weights(_t(G)).numpy(), [[0.5 / 4, -1 / 4]])
-    assert tfxai.GradCAM.weights is cam_weights.gradcam_weights
 
 
 def test_weighted_sum_by_hand():
@@ -104,11 +109,6 @@ def test_eigen_projection_by_hand_and_sign_rule():
 
 
 # --------------------------------------------------------------------------- float64 references
-@pytest.fixture
-def cnn64(float64):
-    return models.small_cnn(num_classes=5)
-
-
 @pytest.mark.parametrize(
     "method, reference",
     [
@@ -127,10 +127,16 @@ def test_matches_float64_reference(cnn64, method, reference):
     expected = reference(acts, grads)
     assert expected.max() > 0  # the comparison is not between zero maps
     explainer = method(cnn64)
-    maps = explainer(images, targets).numpy()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        maps = explainer(images, targets).numpy()
+    # the reference's empty maps (all positions <= 0 before the ReLU) are exactly the ones warned about
+    assert degenerate_images(caught) == [i for i in range(3) if expected[i].max() == 0]
     assert maps.dtype == np.float64 and maps.shape == (3, 16, 16)
     np.testing.assert_allclose(maps, ref.upsample(expected, (16, 16)), rtol=1e-9, atol=1e-12)
-    layer_maps = type(explainer)(cnn64, "pool", upsample=False, **_extra(explainer))(images, targets).numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateMapWarning)  # the same images, checked above
+        layer_maps = type(explainer)(cnn64, "pool", upsample=False, **_extra(explainer))(images, targets).numpy()
     np.testing.assert_allclose(layer_maps, expected, rtol=1e-9, atol=1e-12)
 
 
@@ -208,12 +214,13 @@ def test_targets_change_gradient_cams_but_not_eigencam():
     np.testing.assert_array_equal(eigen(images, 0).numpy(), eigen(images, 1).numpy())
 
 
+@pytest.mark.filterwarnings("ignore::tfxai.errors.DegenerateMapWarning")  # random model: one target's map is empty
 def test_softmax_model_gives_the_same_gradcam_as_logits_model_and_is_unchanged():
     with_softmax = models.small_cnn(num_classes=5, softmax=True, seed=3)
     without = models.small_cnn(num_classes=5, softmax=False, seed=3)
     snapshot = weights_snapshot(with_softmax)
     images = _images(3)
-    for cls in [tfxai.GradCAM, tfxai.GradCAMPlusPlus, tfxai.ScoreCAM]:
+    for cls in [tfxai.GradCAM, tfxai.GradCAMPlusPlus, tfxai.ScoreCAM, tfxai.AblationCAM]:
         a = cls(with_softmax)(images, [0, 1, 2]).numpy()
         b = cls(without)(images, [0, 1, 2]).numpy()
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
@@ -328,7 +335,8 @@ def test_pointing_game_on_trained_localisation_cnn(localisation):
         assert hits.mean() >= minimum, (cls.__name__, hits.mean())
         assert hits.mean() > 5 * random_rate
     # XGrad-CAM hits the object where its map is not empty (some maps are all zero, see below).
-    maps = tfxai.XGradCAM(model, batch_size=64)(images, labels).numpy().reshape(len(images), -1)
+    with pytest.warns(DegenerateMapWarning, match=r"XGrad-CAM map all-zero for images \[0, 2, 6"):
+        maps = tfxai.XGradCAM(model, batch_size=64)(images, labels).numpy().reshape(len(images), -1)
     live = maps.max(axis=1) > 0
     assert live.mean() >= 0.5
     hits = masks.reshape(len(masks), -1)[np.arange(len(maps)), maps.argmax(axis=1)]
@@ -350,7 +358,9 @@ def test_gradcam_on_a_flatten_head_is_the_positional_mean_of_the_dense_kernel(lo
     acts = keras.Model(model.inputs, model.get_layer("conv3").output)(images).numpy()
     weights = kernel.mean(axis=(0, 1))[:, labels].T  # (N, K)
     expected = np.maximum(np.einsum("nhwk,nk->nhw", acts, weights), 0.0)
-    maps = tfxai.GradCAM(model, "conv3", upsample=False)(images, labels).numpy()
+    assert expected.max() == 0  # empty for every image, and said so
+    with pytest.warns(DegenerateMapWarning, match=r"Grad-CAM map all-zero for images \[0, 1, 2, 3, 4, 5, 6, 7\] .*'conv3'"):
+        maps = tfxai.GradCAM(model, "conv3", upsample=False)(images, labels).numpy()
     np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-5)
 
 
@@ -399,6 +409,8 @@ APPLICATIONS = [
     ("VGG16", 64, tfxai.GradCAMPlusPlus),
     ("ResNet50", 64, tfxai.XGradCAM),
     ("MobileNetV2", 64, tfxai.EigenCAM),
+    ("MobileNet", 64, tfxai.EigenCAM),
+    ("MobileNetV3Small", 64, tfxai.ScoreCAM),
     ("DenseNet121", 64, None),
     ("InceptionV3", 75, None),
     ("EfficientNetB0", 64, None),
@@ -438,3 +450,199 @@ def test_real_model(real_model, real_samples):
     assert (maps.reshape(2, -1).max(axis=1) > maps.reshape(2, -1).min(axis=1)).all()
     maps = tfxai.ScoreCAM(real_model, num_channels=8, batch_size=8)(images[:1], labels[:1]).numpy()
     assert maps.shape == (1, 224, 224) and np.isfinite(maps).all() and maps.max() > maps.min()
+
+
+# --------------------------------------------------------------------------- the hook: a CAMBatch
+def test_ablation_weights_by_hand():
+    # y = 2: drops 0.5 and -0.5 -> 0.25, -0.25; y = -1 (divided by y itself): -1 -> -2 gives -1; y = 0 gives 0.
+    weights = cam_weights.ablation_weights(_t([[2.0], [-1.0], [0.0]]), _t([[1.5, 2.5], [-2.0, -1.0], [1.0, 0.0]]))
+    np.testing.assert_allclose(weights.numpy(), [[0.25, -0.25], [-1.0, 0.0], [0.0, 0.0]])
+
+
+def test_a_variant_sees_images_resolved_targets_logits_and_the_head(cnn64):
+    class TargetChannelCAM(CAM):
+        """Test-only: weight 1 on the channel whose index is the target class, after checking the context."""
+
+        needs_gradients = False
+
+        def channel_weights(self, batch):
+            # the head on the unchanged activations gives the logits of the images
+            tf.debugging.assert_near(batch.head(batch.activations, batch.images), batch.logits, rtol=1e-9, atol=1e-12)
+            tf.debugging.assert_near(self.logits(batch.images), batch.logits, rtol=1e-9, atol=1e-12)
+            tf.debugging.assert_non_negative(batch.targets)  # resolved: no -1 left
+            assert batch.gradients is None
+            return tf.one_hot(batch.targets, int(batch.activations.shape[-1]), dtype=batch.activations.dtype)
+
+    images = _images(3, dtype="float64")
+    acts, _, logits = ref.activations_and_gradients(cnn64, "pool", images, [0, 0, 0])
+    explainer = TargetChannelCAM(cnn64, "pool", upsample=False, batch_size=2)
+    maps = explainer(images).numpy()  # targets=None: the predicted classes
+    predicted = logits.argmax(axis=1)
+    np.testing.assert_allclose(maps, acts[np.arange(3), :, :, predicted], **TIGHT)
+    np.testing.assert_allclose(explainer(images, [4, 1, 2]).numpy(), acts[np.arange(3), :, :, [4, 1, 2]], **TIGHT)
+
+
+@pytest.mark.parametrize("upsample", [True, False])
+def test_ablationcam_matches_float64_reference(cnn64, upsample):
+    images = _images(3, dtype="float64")
+    targets = np.array([0, 3, 4])
+    acts, _, logits = ref.activations_and_gradients(cnn64, "pool", images, targets)
+    kernel, bias = cnn64.get_layer("head").get_weights()
+    expected = ref.ablation_cam(acts, logits, targets, lambda a: a.reshape(-1) @ kernel + bias)  # Flatten -> Dense
+    assert expected.max() > 0
+    snapshot = weights_snapshot(cnn64)
+    explainer = tfxai.AblationCAM(cnn64, "pool", upsample=upsample, batch_size=5)
+    assert not explainer.head.needs_images
+    maps = explainer(images, targets).numpy()
+    np.testing.assert_allclose(maps, ref.upsample(expected, (16, 16)) if upsample else expected, **TIGHT)
+    assert_unchanged(cnn64, snapshot)
+
+
+def _gap_cnn(skip=False):
+    """conv1 -> feat (ReLU) [+ a 1x1 shortcut from the input] -> GlobalAveragePooling -> Dense (logits), float64."""
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="feat")(x)
+    if skip:
+        x = keras.layers.Add(name="add")([x, keras.layers.Conv2D(6, 1, name="shortcut")(inputs)])
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="dense")(x), name="gap_cnn")
+    return models.randomize_biases_and_bn(model, 5, scale=0.3)
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["chain", "skip-connection"])
+def test_ablationcam_closed_form_on_a_pooled_linear_head(float64, skip):
+    """logit_c = sum_k W_kc mean_ij(A_ijk) (+ shortcut) + b_c, so zeroing channel k lowers it by exactly
+    W_kc sum_ij A_ijk / (h w): w_k = W_kc mean(A_k) / logit_c. With a shortcut around the layer the head
+    also reads the images, and the drop is the same (the shortcut does not depend on A)."""
+    model = _gap_cnn(skip)
+    images, targets = _images(3, size=12, dtype="float64"), np.array([0, 1, 2])
+    probe = keras.Model(model.input, [model.get_layer("feat").output, model.output])
+    acts, logits = (np.asarray(t) for t in probe(images))
+    kernel = model.get_layer("dense").get_weights()[0]  # (K, classes)
+    y = logits[np.arange(3), targets]
+    weights = kernel[:, targets].T * acts.mean(axis=(1, 2)) / y[:, None]  # (N, K)
+    explainer = tfxai.AblationCAM(model, "feat", upsample=False)
+    assert explainer.head.needs_images is skip
+    batch = explainer.batch(tf.constant(images), tf.constant(targets, tf.int32))
+    np.testing.assert_allclose(explainer.channel_weights(batch), weights, **TIGHT)
+    expected = np.maximum(np.einsum("nhwk,nk->nhw", acts, weights), 0.0)
+    assert expected.max() > 0
+    np.testing.assert_allclose(explainer(images, targets), expected, **TIGHT)
+
+
+# --------------------------------------------------------------------------- the automatic CAM layer
+def _head_variants():
+    """Tiny models whose heads fooled "the last 4-D layer": (model, the layer Grad-CAM must explain)."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    features = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu", name="last")(
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="first")(inputs))  # 8x8
+    # MobileNet: pooling with keepdims, then a 1x1 classifier convolution and a reshape
+    x = keras.layers.GlobalAveragePooling2D(keepdims=True)(features)
+    x = keras.layers.Dropout(0.1)(x)
+    x = keras.layers.Conv2D(5, 1, name="classifier")(x)
+    x = keras.layers.Activation("softmax")(keras.layers.Reshape((5,))(x))
+    mobilenet_like = keras.Model(inputs, x, name="mobilenet_like")
+    # an old ResNet: AveragePooling2D over the whole map, dropout, Flatten
+    x = keras.layers.Flatten()(keras.layers.Dropout(0.1)(keras.layers.AveragePooling2D(8)(features)))
+    avgpool_head = keras.Model(inputs, keras.layers.Dense(5)(x), name="avgpool_head")
+    # squeeze-and-excitation inside the body (a global pooling that is not the head)
+    se = keras.layers.Reshape((1, 1, 4))(keras.layers.GlobalAveragePooling2D()(features[..., :4]))
+    x = keras.layers.Conv2D(6, 3, padding="same", activation="relu", name="after_se")(
+        keras.layers.Multiply()([keras.layers.Conv2D(6, 1)(se), features]))
+    se_body = keras.Model(inputs, keras.layers.Dense(5)(keras.layers.GlobalMaxPooling2D()(x)), name="se_body")
+    return [(mobilenet_like, "last"), (avgpool_head, "last"), (se_body, "after_se")]
+
+
+def test_the_automatic_layer_is_the_last_spatial_layer_before_the_head():
+    for model, expected in _head_variants():
+        models.randomize_biases_and_bn(model, 1, scale=0.5)
+        assert surgery.default_cam_layer(model).path == expected, model.name
+        assert tfxai.GradCAM(model).layer == expected
+        explainer = tfxai.EigenCAM(model)
+        assert explainer.layer == expected and explainer.layer_shape[1:3] == (8, 8)
+        maps = explainer(_images(2)).numpy()
+        assert (maps.reshape(2, -1).max(axis=1) > maps.reshape(2, -1).min(axis=1)).all(), model.name
+
+
+def _one_by_one_model(input_shape=(4, 4, 3)):
+    """4x4 input -> 'spatial' 2x2 -> MaxPooling -> 1x1 -> 'deepest' 1x1 conv -> GAP -> Dense."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="spatial")(inputs)
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.Conv2D(4, 1, activation="relu", name="deepest")(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x))
+    return keras.Model(inputs, outputs, name="tiny")
+
+
+def test_a_1x1_cam_layer_is_refused_with_the_layer_and_the_input_size():
+    model = _one_by_one_model()
+    assert surgery.default_cam_layer(model).path == "deepest"
+    for cls in ALL_CAMS:
+        with pytest.raises(UnsupportedModelError, match=r"layer 'deepest': its output is 1x1 for 4x4 inputs.*"
+                                                         r"larger inputs.*`layer=`.*'spatial' \(2x2") as caught:
+            cls(model)
+        assert caught.value.layers == ["deepest"]
+    with pytest.raises(UnsupportedModelError, match="layer 'pool'"):
+        tfxai.LayerCAM(model, "pool")
+    assert tfxai.GradCAM(model, "spatial").layer_shape[1:3] == (2, 2)
+    # open input size: refused at call time for images that make the layer 1x1
+    explainer = tfxai.GradCAM(_one_by_one_model((None, None, 3)))
+    with pytest.raises(InvalidInputError, match=r"layer 'deepest': its output is 1x1 for 4x4 inputs"):
+        explainer(_images(1, size=4))
+    assert explainer(_images(1, size=8)).shape == (1, 8, 8)
+
+
+APPLICATION_LAYERS = [
+    ("MobileNet", 96, "conv_pw_13_relu", (3, 3)),  # not the 1x1 `conv_preds` after the pooling
+    ("MobileNetV3Small", 96, "activation_17", (3, 3)),  # not `conv_2`/`logits` (1x1) after the pooling
+    ("InceptionV3", 299, "mixed10", (8, 8)),
+]
+
+
+@pytest.mark.parametrize("name, size, layer, grid", APPLICATION_LAYERS, ids=[a[0] for a in APPLICATION_LAYERS])
+def test_automatic_layer_of_keras_applications(name, size, layer, grid):
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classes=10)
+    info = surgery.default_cam_layer(model)
+    assert info.path == layer and info.output_shape[1:3] == grid
+
+
+def test_inception_v3_at_75_pixels_is_refused_naming_mixed10_and_the_size():
+    model = keras.applications.InceptionV3(weights=None, input_shape=(75, 75, 3), classes=10)
+    assert surgery.default_cam_layer(model).path == "mixed10"
+    with pytest.raises(UnsupportedModelError, match=r"layer 'mixed10': its output is 1x1 for 75x75 inputs.*"
+                                                     r"larger inputs.*`layer=`.*'mixed7' \(3x3"):
+        tfxai.GradCAM(model)
+
+
+# --------------------------------------------------------------------------- degenerate maps
+def _gap_model(kernel_scale=1.0, bias=0.0):
+    """conv 'feat' (ReLU) -> GAP -> Dense(3), with the conv's kernel scaled and its biases set."""
+    model = _gap_cnn()
+    feat = model.get_layer("feat")
+    kernel, _ = feat.get_weights()
+    feat.set_weights([kernel * kernel_scale, np.full(kernel.shape[-1], bias, kernel.dtype)])
+    return model
+
+
+def test_all_zero_and_constant_maps_warn_with_the_method_images_and_cause():
+    images = _images(3, size=12)
+    dead = _gap_model(bias=-1e3)  # every ReLU of 'feat' is dead: A = 0, gradient 0
+    with pytest.warns(DegenerateMapWarning, match=r"^Grad-CAM map all-zero for images \[0, 1, 2\] \(of 3\).*'feat'.*"
+                                                  r"gradient.*zero.*dead ReLUs"):
+        tfxai.GradCAM(dead, "feat")(images, 0)
+    with pytest.warns(DegenerateMapWarning, match=r"^Vanilla Gradient map all-zero for images \[0, 1, 2\].*dead ReLUs"):
+        tfxai.VanillaGradient(dead)(images, 0)
+    # zero kernel, positive biases: A_k = b everywhere, so sum_k w_k A_k is the same at every position
+    flat = _gap_model(kernel_scale=0.0, bias=0.5)
+    target = int(np.argmax(flat.get_layer("dense").get_weights()[0].sum(axis=0)))  # w . b > 0: a non-zero map
+    with pytest.warns(DegenerateMapWarning, match=r"^Grad-CAM map constant for images \[0, 1, 2\].*same at every"):
+        maps = tfxai.GradCAM(flat, "feat")(images, target).numpy()
+    assert maps.min() == maps.max() > 0
+    # a live model warns about nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateMapWarning)
+        tfxai.EigenCAM(_gap_model(), "feat")(images, [0, 1, 2])
+        tfxai.VanillaGradient(_gap_model())(images, [0, 1, 2])

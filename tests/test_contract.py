@@ -1,12 +1,15 @@
-"""The explainer contract, checked on every method (add a line to FACTORIES for a new one)."""
+"""The explainer contract, checked once on every registered method (the registry is the table) and a few variants."""
+
+import warnings
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tfxai
+from tfxai.errors import DegenerateMapWarning
 from tests import models
-from tests.conftest import assert_unchanged, weights_snapshot
+from tests.conftest import assert_unchanged, degenerate_images, weights_snapshot
 from tfxai import _registry
 
 def registered(name):
@@ -22,8 +25,10 @@ FACTORIES.update({
     ),
     "gradcam++-official": lambda m, bs: tfxai.GradCAMPlusPlus(m, variant="official", batch_size=bs),
     "fullgrad-pytorch_grad_cam": lambda m, bs: tfxai.FullGrad(m, variant="pytorch_grad_cam", batch_size=bs),
+    "noisetunnel-inputxgradient": lambda m, bs: tfxai.NoiseTunnel(
+        tfxai.InputXGradient(m, batch_size=bs), num_samples=4, seed=1, batch_size=bs),
 })
-STOCHASTIC = {"smoothgrad", "ig-uniform"}
+STOCHASTIC = {"smoothgrad", "ig-uniform", "noisetunnel-inputxgradient"}
 
 
 @pytest.fixture(scope="module")
@@ -47,21 +52,27 @@ def check_contract(factory, model, images):
     explainer = factory(model, 64)
     targets = [0, 1, 2, 3, 4]
 
-    maps = explainer(images, targets).numpy()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        maps = explainer(images, targets).numpy()
     assert maps.shape == (5, 16, 16) and maps.dtype == np.float32
     assert np.all(np.isfinite(maps)) and np.ptp(maps) > 0
+    # a constant or all-zero map (this random model has some) is always said, and only then
+    flat = maps.reshape(5, -1)
+    assert degenerate_images(caught) == np.nonzero(flat.max(axis=1) == flat.min(axis=1))[0].tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateMapWarning)  # the same images again, checked above
+        np.testing.assert_allclose(explainer(tf.constant(images), targets), maps, rtol=1e-5, atol=1e-7)
+        one_at_a_time = factory(model, 1)(images, targets).numpy()
+        np.testing.assert_allclose(one_at_a_time, maps, rtol=1e-4, atol=1e-6)
+        order = [3, 0, 4, 1, 2]
+        permuted = explainer(images[order], np.array(targets)[order]).numpy()
+        np.testing.assert_allclose(permuted, maps[order], rtol=1e-4, atol=1e-6)
 
-    np.testing.assert_allclose(explainer(tf.constant(images), targets), maps, rtol=1e-5, atol=1e-7)
-    one_at_a_time = factory(model, 1)(images, targets).numpy()
-    np.testing.assert_allclose(one_at_a_time, maps, rtol=1e-4, atol=1e-6)
-    order = [3, 0, 4, 1, 2]
-    permuted = explainer(images[order], np.array(targets)[order]).numpy()
-    np.testing.assert_allclose(permuted, maps[order], rtol=1e-4, atol=1e-6)
-
-    # one trace per input shape, whatever the batch size
-    assert explainer.trace_count == 1
-    explainer(images[:2], targets[:2])
-    assert explainer.trace_count == 1
+        # one trace per input shape, whatever the batch size
+        assert explainer.trace_count == 1
+        explainer(images[:2], targets[:2])
+        assert explainer.trace_count == 1
 
     assert_unchanged(model, snapshot)
     assert np.allclose(model(images).numpy().sum(-1), 1.0, atol=1e-5)  # still ends in softmax

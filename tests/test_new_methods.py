@@ -33,11 +33,6 @@ def _images(n, size=16, seed=0, dtype="float64", high=1.0):
     return (high * np.random.default_rng(seed).uniform(0, 1, size=(n, size, size, 3))).astype(dtype)
 
 
-@pytest.fixture
-def cnn64(float64):
-    return models.small_cnn(num_classes=5)
-
-
 # ------------------------------------------------------------------------------------------- registry
 def test_registry_entries():
     expected = {
@@ -76,6 +71,7 @@ def test_layercam_and_hirescam_differ_where_gradients_are_negative(cnn64):
     assert np.all(layer >= hires - 1e-12) and np.abs(layer - hires).max() > 1e-6
 
 
+@pytest.mark.filterwarnings("ignore::tfxai.errors.DegenerateMapWarning")  # both maps of image 0 are empty (equal)
 def test_hirescam_equals_gradcam_before_global_average_pooling(float64):
     # Draelos & Carin: with GAP + Dense after the layer, d logit / dA is constant over positions.
     keras.utils.set_random_seed(3)
@@ -398,53 +394,6 @@ def test_guided_backprop_barely_changes_under_cascading_randomization(localisati
     guided_rho, vanilla_rho = np.nanmean(guided.spearman, axis=1), np.nanmean(vanilla.spearman, axis=1)
     assert np.all(guided_rho > 0.55)
     assert guided_rho.mean() > vanilla_rho.mean() + 0.2
-
-
-# ------------------------------------------------------------------------------------------ contract
-# The checks of tests/test_contract.py for the new methods (the lead may move these lines into FACTORIES).
-NEW_FACTORIES = {
-    "LayerCAM": lambda m, bs: tfxai.LayerCAM(m, batch_size=bs),
-    "HiResCAM": lambda m, bs: tfxai.HiResCAM(m, batch_size=bs),
-    "GuidedBackprop": lambda m, bs: tfxai.GuidedBackprop(m, batch_size=bs),
-    "GuidedGradCAM": lambda m, bs: tfxai.GuidedGradCAM(m, batch_size=bs),
-    "RISE": lambda m, bs: tfxai.RISE(m, num_masks=24, grid_size=4, seed=3, batch_size=bs),
-    "Occlusion": lambda m, bs: tfxai.Occlusion(m, patch_size=4, stride=3, batch_size=bs),
-    "SquareGrad": lambda m, bs: tfxai.SquareGrad(m, num_samples=5, seed=2, batch_size=bs),
-    "VarGrad": lambda m, bs: tfxai.VarGrad(m, num_samples=5, seed=2, batch_size=bs),
-    "NoiseTunnel-InputXGradient": lambda m, bs: tfxai.NoiseTunnel(
-        tfxai.InputXGradient(m, batch_size=bs), num_samples=4, seed=1, batch_size=bs),
-}
-NEW_STOCHASTIC = {"RISE", "SquareGrad", "VarGrad", "NoiseTunnel-InputXGradient"}
-
-
-@pytest.fixture(scope="module")
-def contract_model():
-    return models.small_cnn((16, 16, 3), num_classes=5, softmax=True, seed=4)
-
-
-@pytest.mark.parametrize("name", sorted(NEW_FACTORIES))
-def test_contract_of_new_methods(name, contract_model):
-    model = contract_model
-    images = np.random.default_rng(1).uniform(size=(5, 16, 16, 3)).astype("float32")
-    snapshot = weights_snapshot(model)
-    explainer = NEW_FACTORIES[name](model, 64)
-    targets = [0, 1, 2, 3, 4]
-    maps = explainer(images, targets).numpy()
-    assert maps.shape == (5, 16, 16) and maps.dtype == np.float32
-    assert np.all(np.isfinite(maps)) and np.ptp(maps) > 0
-    np.testing.assert_allclose(explainer(tf.constant(images), targets), maps, rtol=1e-5, atol=1e-7)
-    one_at_a_time = NEW_FACTORIES[name](model, 1)(images, targets).numpy()
-    np.testing.assert_allclose(one_at_a_time, maps, rtol=1e-4, atol=1e-6)
-    order = [3, 0, 4, 1, 2]
-    np.testing.assert_allclose(explainer(images[order], np.array(targets)[order]), maps[order], rtol=1e-4, atol=1e-6)
-    assert explainer.trace_count == 1
-    explainer(images[:2], targets[:2])
-    assert explainer.trace_count == 1
-    assert_unchanged(model, snapshot)
-    if name in NEW_STOCHASTIC:
-        other = NEW_FACTORIES[name](model, 64)
-        other.seed = 999
-        assert not np.allclose(other(images, targets).numpy(), maps)
 
 
 def test_noise_tunnel_smoothgrad_is_tfxai_smoothgrad(cnn64):

@@ -18,8 +18,8 @@ def test_a_new_cam_variant_is_one_class(tmp_path, capsys):
         name = "testcam"
         title = "Test-CAM"
 
-        def channel_weights(self, activations, gradients):
-            return tf.reduce_mean(tf.nn.relu(gradients), axis=(1, 2)) * tf.reduce_mean(activations, axis=(1, 2))
+        def channel_weights(self, batch):
+            return tf.reduce_mean(tf.nn.relu(batch.gradients), axis=(1, 2)) * tf.reduce_mean(batch.activations, axis=(1, 2))
 
     try:
         assert _registry.METHODS["testcam"] is ActivationWeightedCAM

@@ -136,6 +136,8 @@ def saved_setup(tmp_path_factory):
     return root
 
 
+# two TensorFlow processes (~20 s); the sharding is checked fast by test_image_folder_shards_cover_every_image_once
+@pytest.mark.slow
 def test_multi_worker_evaluate_on_two_local_workers_equals_one_process(saved_setup, tmp_path):
     root = saved_setup
     common = ["evaluate", "--model", str(root / "model.keras"), "--images", str(root / "images"),
@@ -381,6 +383,9 @@ MIRRORED = textwrap.dedent(
 )
 
 
+# a TensorFlow subprocess with 2 virtual CPUs (~20 s); --strategy mirrored is run fast by
+# tests/test_cli_evaluate.py::test_strategy_options_give_the_same_table
+@pytest.mark.slow
 def test_mirrored_strategy_runs_every_replica_through_strategy_run():
     done = subprocess.run([sys.executable, "-c", MIRRORED], cwd=ROOT, capture_output=True, text=True, timeout=400, env=ENV)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]

@@ -49,26 +49,9 @@ from tfxai import baselines, data, errors, image_ops, integrated_gradients, mode
 from tfxai.adapter import ModelAdapter, adapt  # noqa: E402
 from tfxai import metrics  # noqa: E402
 from tfxai.decomposition import Decomposition, decompose  # noqa: E402
-from tfxai.explainers.fullgrad import FullGrad  # noqa: E402
-from tfxai.explainers.tgrad import TGrad  # noqa: E402
 from tfxai.attacks import fgsm, fgsm_perturbation, iterative_fgsm, pgd  # noqa: E402
-from tfxai.explainers.cam import EigenCAM, GradCAM, GradCAMPlusPlus, ScoreCAM, XGradCAM  # noqa: E402
-from tfxai.explainers import (  # noqa: E402
-    Explainer,
-    InputXGradient,
-    IntegratedGradients,
-    SmoothGrad,
-    VanillaGradient,
-    LayerCAM,
-    HiResCAM,
-    GuidedBackprop,
-    GuidedGradCAM,
-    NoiseTunnel,
-    SquareGrad,
-    VarGrad,
-    RISE,
-    Occlusion,
-)
+from tfxai import explainers as _explainers  # noqa: E402
+from tfxai.explainers import *  # noqa: E402,F401,F403 - every explainer class, listed once in explainers.__all__
 
 __version__ = "0.1.0"
 
@@ -77,27 +60,7 @@ __all__ = [
     "ModelAdapter",
     "decompose",
     "Decomposition",
-    "FullGrad",
-    "TGrad",
-    "Explainer",
-    "GradCAM",
-    "GradCAMPlusPlus",
-    "XGradCAM",
-    "ScoreCAM",
-    "EigenCAM",
-    "VanillaGradient",
-    "InputXGradient",
-    "SmoothGrad",
-    "IntegratedGradients",
-    "LayerCAM",
-    "HiResCAM",
-    "GuidedBackprop",
-    "GuidedGradCAM",
-    "NoiseTunnel",
-    "SquareGrad",
-    "VarGrad",
-    "RISE",
-    "Occlusion",
+    *_explainers.__all__,
     "fgsm",
     "fgsm_perturbation",
     "iterative_fgsm",

@@ -43,3 +43,11 @@ class NonFiniteResultError(TfxaiError, ValueError):
 
 class InputRangeWarning(UserWarning):
     """Images lie far outside the input range tfxai assumes for the model (legal, but suspicious)."""
+
+
+class DegenerateMapWarning(UserWarning):
+    """A method returned a constant or all-zero map for some images (legal, but it shows nothing).
+
+    The message names the method, the images and the likely cause (a 1x1 CAM
+    layer, a zero gradient from dead ReLUs, a saturated softmax or random weights).
+    """

@@ -92,14 +92,17 @@ def find_layer(model: keras.Model, layer: Any = None, rank: int | None = 4) -> L
 
     Args:
         model: a functional or Sequential model.
-        layer: ``None`` (the last layer whose output has rank `rank`), a layer
-            name, a path ``"backbone/block5_conv3"``, or a ``keras.layers.Layer``.
+        layer: ``None`` (for ``rank=4``, the CAM layer of :func:`default_cam_layer`; otherwise the
+            last layer whose output has rank `rank`), a layer name, a path ``"backbone/block5_conv3"``,
+            or a ``keras.layers.Layer``.
         rank: the output rank a default layer must have (4 for conv maps).
 
     Raises:
         LayerNotFoundError: unknown name or object, with the candidates listed.
     """
     infos = list(iter_layers(model))
+    if layer is None and rank == 4:
+        return default_cam_layer(model, infos)
     if layer is None:
         found = [i for i in infos if len(i.output_shape) == rank and not isinstance(i.layer, keras.layers.InputLayer)]
         if not found:
@@ -663,3 +666,52 @@ def num_classes(model: keras.Model) -> int:
     if size is None:
         raise UnsupportedModelError(f"Model {model.name!r} has an unknown number of output classes.")
     return int(size)
+
+
+def default_cam_layer(model: keras.Model, infos: list[LayerInfo] | None = None) -> LayerInfo:
+    """The automatic CAM layer: the last layer with spatial extent before the global pooling that feeds the head.
+
+    The head starts at the first global reduction (``GlobalAveragePooling2D``/``GlobalMaxPooling2D``,
+    with or without ``keepdims``, ``Flatten``, or any layer turning a 4-D output into another rank)
+    after which no layer has a spatial output (``h * w > 1``, or sizes left open). Layers after the
+    head are never chosen, so MobileNet's 1x1 classifier convolution after its pooling is skipped
+    (``conv_pw_13_relu`` is chosen). Walking back from the head, 1x1 pooling layers and the
+    shape-preserving layers after them (dropout, batch normalisation, activations) are passed over:
+    ``AveragePooling2D(7) -> Flatten`` picks the layer before the pooling. Any other layer whose
+    output is 1x1 is returned as it is (InceptionV3's ``mixed10`` below ~150 px), and the CAM
+    explainers refuse it with a message naming the layer and the input size.
+
+    Example: ``default_cam_layer(keras.applications.MobileNet(weights=None)).path == "conv_pw_13_relu"``.
+
+    Raises:
+        LayerNotFoundError: no layer before the head has a 4-D output.
+    """
+    layers = [i for i in (iter_layers(model) if infos is None else infos)
+              if not isinstance(i.layer, keras.layers.InputLayer)]
+
+    def spatial(info: LayerInfo) -> bool:
+        shape = info.output_shape
+        return len(shape) == 4 and not (shape[1] == 1 and shape[2] == 1)
+
+    reducers = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten)
+    passed = (keras.layers.AveragePooling2D, keras.layers.MaxPooling2D, *reducers[:2], keras.layers.Dropout,
+              keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.ReLU)
+    head = len(layers)
+    for index in range(len(layers) - 1, -1, -1):
+        info = layers[index]
+        if spatial(info):
+            break
+        before = layers[index - 1].output_shape if index else ()
+        if isinstance(info.layer, reducers) or (len(before) == 4 and len(info.output_shape) != 4):
+            head = index
+    body = [i for i in layers[:head] if len(i.output_shape) == 4]
+    if not body:
+        raise LayerNotFoundError(
+            f"Model {model.name!r} has no layer with a 4-D output before its head to explain; pass `layer=` explicitly."
+        )
+    for info in reversed(body):
+        if spatial(info):
+            return info
+        if not isinstance(info.layer, passed):
+            break
+    return body[-1]

@@ -152,3 +152,23 @@ def score_cam(model, layer_name, images, targets, upsample=True):
 def upsample(maps, size):
     """Bilinear upsampling of (N, h, w) maps to `size`."""
     return _upsample_all(maps, size)
+
+
+def ablation_cam(acts, logits, targets, head):
+    """Desai & Ramaswamy: w_k = (y_c - y_c^k) / y_c, y_c^k the logit with channel k of A set to 0.
+
+    `head(a)` maps one image's (h, w, K) activations to its logits (written by hand for the
+    model under test). A zero y_c gives weight 0. ReLU(sum_k w_k A_k).
+    """
+    n, h, w, k = acts.shape
+    maps = np.zeros((n, h, w))
+    for i in range(n):
+        t = int(targets[i])
+        y = logits[i, t]
+        for c in range(k):
+            ablated = acts[i].copy()
+            ablated[:, :, c] = 0.0
+            y_k = head(ablated)[t]
+            weight = (y - y_k) / y if y != 0 else 0.0
+            maps[i] += weight * acts[i, :, :, c]
+    return _relu(maps)

@@ -8,6 +8,7 @@ from tfxai.explainers.cam import CAM, EigenCAM, GradCAM, GradCAMPlusPlus, ScoreC
 from tfxai.explainers.fullgrad import FullGrad
 from tfxai.explainers.tgrad import TGrad
 from tfxai.explainers.layercam import HiResCAM, LayerCAM
+from tfxai.explainers.ablationcam import AblationCAM
 from tfxai.explainers.guided import GuidedBackprop, GuidedGradCAM
 from tfxai.explainers.noise import NoiseTunnel, SquareGrad, VarGrad
 from tfxai.explainers.perturbation import RISE, Occlusion
@@ -29,6 +30,7 @@ __all__ = [
     "TGrad",
     "LayerCAM",
     "HiResCAM",
+    "AblationCAM",
     "GuidedBackprop",
     "GuidedGradCAM",
     "NoiseTunnel",

@@ -11,7 +11,9 @@ called on batches: ``maps = explainer(images, targets=None)``.
   or ``N`` of them.
 * Returns ``(N, H, W)`` maps at input resolution in the adapter's float dtype
   (float32 for ordinary models), unnormalised unless the method's definition
-  normalises. NaN or infinite maps are never returned (an error says why).
+  normalises. NaN or infinite maps are never returned (an error says why);
+  a constant or all-zero map gives a :class:`~tfxai.errors.DegenerateMapWarning`
+  naming the images and the likely cause (:meth:`Explainer.degenerate_cause`).
 
 A method is one small class: it declares its registry `name`, `title`,
 whether its maps are `signed`, and implements :meth:`Explainer.explain_batch`,
@@ -23,6 +25,7 @@ benchmarks and the contract tests pick it up from :mod:`tfxai._registry`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -30,6 +33,7 @@ import tensorflow as tf
 
 from tfxai import _registry, _runtime, _validation
 from tfxai.adapter import adapt
+from tfxai.errors import DegenerateMapWarning
 
 PREDICTED = _runtime.PREDICTED
 
@@ -131,13 +135,44 @@ class Explainer:
         parsed = self.runtime.targets(targets, int(images.shape[0]))
         fn = self.runtime.compiled(name, body, images, tf.constant(parsed), seed=True)
         result = fn(images, tf.constant(parsed), self.runtime.seed(self.seed))
-        for value in tf.nest.flatten(result):
+        values = tf.nest.flatten(result)
+        for value in values:
             _runtime.check_finite(
-                value, f"{type(self).__name__}",
+                np.asarray(value), f"{type(self).__name__}",
                 f"Check the inputs and the settings ({self!r}): an overflowing noise scale, a NaN baseline or "
                 "a model that produces NaN on these images.",
             )
+        if len(values) == 1 and len(values[0].shape) >= 3:
+            self._check_degenerate(np.asarray(values[0]))
         return result
+
+    def degenerate_cause(self, zero: bool) -> str:
+        """The likely cause of an all-zero (`zero`) or constant map, for :class:`DegenerateMapWarning`."""
+        if zero:
+            return (
+                "the target's score does not respond to the input here: its gradient is zero (dead ReLUs, a saturated "
+                "softmax, random weights) or, for perturbation methods, masking the image does not change it"
+            )
+        return "every pixel gets the same value; check the model (random weights?) and the method's settings"
+
+    def _check_degenerate(self, maps: np.ndarray) -> None:
+        """Warn when the map of an image is constant or all zero (numpy on the fetched result)."""
+        flat = maps.reshape(maps.shape[0], -1)
+        if flat.shape[1] < 2:
+            return
+        low, high = flat.min(axis=1), flat.max(axis=1)
+        constant = high == low
+        if not constant.any():
+            return
+        title = self.title or type(self).__name__
+        for zero, word in ((True, "all-zero"), (False, "constant")):
+            bad = np.nonzero(constant & ((high == 0) == zero))[0].tolist()
+            if bad:
+                shown = f"{bad[:10]}{'...' if len(bad) > 10 else ''}"
+                warnings.warn(
+                    f"{title} map {word} for images {shown} (of {len(flat)}): {self.degenerate_cause(zero)}.",
+                    DegenerateMapWarning, stacklevel=4,
+                )
 
 
 class AttributionExplainer(Explainer):

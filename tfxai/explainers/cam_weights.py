@@ -113,3 +113,19 @@ def eigen_projection(activations: tf.Tensor) -> tf.Tensor:
     sign = tf.where(covariance < 0, -1.0, 1.0)
     projection = projection * tf.cast(sign, projection.dtype)[:, None]
     return tf.reshape(projection, shape[:3])
+
+
+def ablation_weights(scores: tf.Tensor, ablated_scores: tf.Tensor) -> tf.Tensor:
+    """Ablation-CAM channel weights ``w_k = (y_c - y_c^k) / y_c``.
+
+    `scores` ``y_c`` are the target's logits of the images ``(N,)`` (or ``(N, 1)``),
+    `ablated_scores` ``y_c^k`` the logits with channel ``k`` of the layer set to
+    zero (same shape, or ``(N, K)``): the relative drop of the score when the
+    channel is removed. Where ``y_c == 0`` the weight is 0 (no NaN). As in the
+    paper and pytorch-grad-cam the drop is divided by ``y_c`` itself, so a
+    negative ``y_c`` flips every weight of its image.
+
+    Reference: Desai & Ramaswamy (2020), "Ablation-CAM: Visual Explanations for Deep
+    Convolutional Network via Gradient-free Localization", WACV, Eq. 2.
+    """
+    return tf.math.divide_no_nan(scores - ablated_scores, scores)

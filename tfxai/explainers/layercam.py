@@ -2,16 +2,17 @@
 
 Both weight every activation ``A_k[i, j]`` by the gradient of the target
 logit at the same position instead of by a per-channel weight, so they
-override :meth:`tfxai.explainers.cam.CAM.cam` (``(N, h, w, K)`` activations
-and gradients -> ``(N, h, w)`` map); the CAM base does the single
-forward/backward pass and the bilinear upsampling.
+override :meth:`tfxai.explainers.cam.CAM.cam` (a
+:class:`~tfxai.explainers.cam.CAMBatch` -> ``(N, h, w)`` map before the final
+ReLU); the CAM base does the single forward/backward pass, the ReLU and the
+bilinear upsampling.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from tfxai.explainers.cam import CAM
+from tfxai.explainers.cam import CAM, CAMBatch
 
 
 class LayerCAM(CAM):
@@ -30,8 +31,8 @@ class LayerCAM(CAM):
     title = "LayerCAM"
     signed = False
 
-    def cam(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-        return tf.nn.relu(tf.reduce_sum(tf.nn.relu(gradients) * activations, axis=-1))
+    def cam(self, batch: CAMBatch) -> tf.Tensor:
+        return tf.reduce_sum(tf.nn.relu(batch.gradients) * batch.activations, axis=-1)
 
 
 class HiResCAM(CAM):
@@ -54,8 +55,8 @@ class HiResCAM(CAM):
     title = "HiResCAM"
     signed = False
 
-    def cam(self, activations: tf.Tensor, gradients: tf.Tensor) -> tf.Tensor:
-        return tf.nn.relu(tf.reduce_sum(gradients * activations, axis=-1))
+    def cam(self, batch: CAMBatch) -> tf.Tensor:
+        return tf.reduce_sum(batch.gradients * batch.activations, axis=-1)
 
 
 __all__ = ["LayerCAM", "HiResCAM"]
