@@ -101,7 +101,11 @@ def input_range_of(preprocess: Callable | None) -> tuple[float, float]:
 
 
 def parse_range(text: str) -> tuple[float, float]:
-    """argparse type ``LOW,HIGH`` with LOW < HIGH, both finite."""
+    """argparse type ``LOW,HIGH`` with LOW < HIGH, both finite.
+
+    A negative LOW works as ``--input-range -1,1`` (the command line's ``main``
+    joins it to ``--input-range=-1,1`` with :func:`join_negative_values` first).
+    """
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
