@@ -6,11 +6,13 @@ Usage::
                                    [--size 96] [--images 2] [--out benchmarks/results/zoo.md]
 
 Each family is built with ``weights=None`` at ``--size`` pixels (families with a
-larger minimum input get their minimum), its biases, BatchNormalization
-statistics (moving mean and variance, gamma, beta) and Rescaling offsets are
-randomised (:func:`tests.models.randomize_biases_and_bn`), so that no term is
-trivially zero. The images are random pixels in [0, 255] passed through the
-family's ``preprocess_input``; the valid input range given to tfxai is the image
+larger minimum input get their minimum), its biases, BatchNormalization gamma
+and beta and Rescaling offsets are randomised
+(:func:`tests.models.randomize_biases_and_bn`), so that no term is trivially
+zero, and its BatchNorm moving statistics are calibrated on random images then
+perturbed (:func:`calibrate_batch_norm`), so that the random network still
+depends on its input. The images are random (blocky) pixels in [0, 255] passed
+through the family's ``preprocess_input``; the valid input range given to tfxai is the image
 of [0, 255] under it (what ``python -m tfxai explain`` does). Every registered
 method (:data:`tfxai._registry.METHODS`) runs with its ``quick_settings(True)``
 on the predicted classes.
@@ -139,8 +141,54 @@ def is_bad(cell: str) -> bool:
     return cell.startswith(BAD) or cell.startswith("GAP")
 
 
+def _batch_norms(model: keras.Model) -> list:
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found.extend(_batch_norms(layer))
+        elif isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+    return found
+
+
+def calibrate_batch_norm(model: keras.Model, images: np.ndarray, seed: int = 0, spread: float = 0.2) -> keras.Model:
+    """Set every BatchNormalization's moving statistics to its batch statistics on `images`, then perturb them.
+
+    With ``weights=None`` and statistics drawn without regard to the activations
+    (mean 0, variance ~1), a deep network's activations shrink or grow layer
+    after layer until the logits no longer depend on the input (gradients of
+    1e-24 on MobileNet, all-zero occlusion): every map would be degenerate
+    because the model is, which says nothing about tfxai. Calibrating first
+    (one training-mode pass with momentum 0), then multiplying each statistic
+    by ``1 + spread * N(0, 1)`` (variances by a log-normal factor), gives an
+    input-sensitive random network whose BatchNorm terms are not the identity.
+    """
+    layers = _batch_norms(model)
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        model(images, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+    rng = np.random.default_rng(seed + 1)
+    for layer in layers:
+        mean, variance = layer.moving_mean.numpy(), layer.moving_variance.numpy()
+        scale = np.sqrt(variance + layer.epsilon)
+        layer.moving_mean.assign((mean + spread * scale * rng.normal(size=mean.shape)).astype(mean.dtype))
+        layer.moving_variance.assign((variance * np.exp(spread * rng.normal(size=variance.shape))).astype(variance.dtype))
+    return model
+
+
 def build_family(name: str, size: int, seed: int = 0) -> tuple[keras.Model, Callable | None]:
-    """``keras.applications.<name>`` with random weights and randomised biases/BN statistics, and its preprocess."""
+    """``keras.applications.<name>`` with random weights, randomised biases and BN statistics, and its preprocess.
+
+    Biases, BatchNorm gamma/beta and Rescaling offsets are randomised with
+    :func:`tests.models.randomize_biases_and_bn`; the BatchNorm moving
+    statistics are then calibrated on random images and perturbed
+    (:func:`calibrate_batch_norm`).
+    """
     import importlib
 
     factory = getattr(keras.applications, name)
@@ -149,7 +197,18 @@ def build_family(name: str, size: int, seed: int = 0) -> tuple[keras.Model, Call
     model = factory(weights=None, input_shape=(size, size, 3), classes=1000)
     test_models.randomize_biases_and_bn(model, seed)
     preprocess = getattr(importlib.import_module(factory.__module__), "preprocess_input", None)
+    calibration = random_images(8, size, preprocess, seed + 100)
+    calibrate_batch_norm(model, calibration, seed)
     return model, preprocess
+
+
+def random_images(num_images: int, size: int, preprocess: Callable | None, seed: int = 0) -> np.ndarray:
+    """Random pixels in [0, 255] (smoothed a little, so that patches matter) through `preprocess`."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, (num_images, size // 8 + 1, size // 8 + 1, 3)).astype("float32")
+    smooth = np.repeat(np.repeat(coarse, 8, axis=1), 8, axis=2)[:, :size, :size]
+    raw = np.clip(0.7 * smooth + 0.3 * rng.uniform(0, 255, smooth.shape), 0, 255).astype("float32")
+    return raw if preprocess is None else np.asarray(preprocess(raw.copy()), np.float32)
 
 
 def decompose_cell(adapter: Any, images: np.ndarray) -> tuple[str, str]:
@@ -194,9 +253,7 @@ def run_family(name: str, methods: list[str], size: int = 96, num_images: int = 
         details["build"] = _first_line(error)
         return {"cells": cells, "details": details, "seconds": time.perf_counter() - start, "size": size}
     size = int(model.inputs[0].shape[1])
-    rng = np.random.default_rng(seed)
-    raw = rng.uniform(0, 255, (num_images, size, size, 3)).astype("float32")
-    images = raw if preprocess is None else np.asarray(preprocess(raw.copy()), np.float32)
+    images = random_images(num_images, size, preprocess, seed)
     adapter = tfxai.adapt(model, input_range=input_range_of(preprocess))
     for method in methods:
         t0 = time.perf_counter()
