@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     header = (
         f"# The zoo: every method on every keras.applications family\n\n"
-        f"Random weights (biases and BatchNorm statistics randomised), {args.images} random images at "
+        f"Random weights (biases, BatchNorm gamma/beta randomised; BatchNorm statistics calibrated on random images, then perturbed), {args.images} random images at "
         f"{args.size} px (or the family's minimum), quick settings. Keras {keras.__version__}. "
         f"Command: `python benchmarks/bench_zoo.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
     )
