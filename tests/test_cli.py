@@ -161,3 +161,43 @@ def test_explain_a_folder_streams_shards(tmp_path):
     assert sorted(Path(f).name for f in result["files"]) == [f"p{i}.png" for i in range(5)]
     assert result["gradcam"].shape == (5, 16, 16) and np.all(np.isfinite(result["vanilla"]))
     assert len(list(out.glob("shard-*.npz"))) == 3
+
+
+# --------------------------------------------------------------------------- edges (issue 16)
+def test_a_folder_with_image_files_says_one_folder_or_image_files(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"\xff\xd8")
+    for paths in ([folder, photo], [photo, folder]):
+        code = cli.main(["explain", *map(str, paths), "--model", "MobileNetV2", "--out", str(tmp_path / "out")])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, err
+        assert "one folder OR image files" in err[0] and "photos" in err[0] and "not found" not in err[0]  # was: "image file not found"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [["explain", "a.jpg", "--model", "M"], ["evaluate", "--images", "a", "--model", "M"]])
+@pytest.mark.parametrize("spelling, expected", [
+    (["--input-range", "-1,1"], (-1.0, 1.0)),  # was: argparse "expected one argument"
+    (["--input-range=-1,1"], (-1.0, 1.0)),
+    (["--input-range", "-.5,0.5"], (-0.5, 0.5)),
+    (["--input-range", "0,255"], (0.0, 255.0)),
+])
+def test_input_range_accepts_negative_lows(monkeypatch, command, spelling, expected):
+    seen = []
+    monkeypatch.setattr(cli, "run", lambda args: seen.append(args) or 0)
+    try:
+        code = cli.main(command + spelling)
+    except SystemExit as stop:  # an argparse failure for this sub-command's other arguments
+        pytest.fail(f"argparse refused {spelling}: exit {stop.code}")
+    assert code == 0 and seen[0].input_range == expected
+
+
+def test_input_range_still_rejects_bad_ranges(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["explain", "a.jpg", "--model", "M", "--input-range", "1,-1"])
+    assert "LOW must be smaller than HIGH" in capsys.readouterr().err
+    # an option after --input-range is not swallowed as its value
+    assert _cli_common.join_negative_values(["--input-range", "--debug"]) == ["--input-range", "--debug"]
+    assert _cli_common.join_negative_values(["x", "--input-range", "-1,1", "-v"]) == ["x", "--input-range=-1,1", "-v"]

@@ -48,6 +48,10 @@ def test_load_image_errors(tmp_path):
     (tmp_path / "text.jpg").write_text("not an image")
     with pytest.raises(InvalidInputError, match="cannot decode"):
         io.load_image(tmp_path / "text.jpg")
+    with pytest.raises(IsADirectoryError, match=r"is a folder, not an image file.*explain_folder"):  # was: "not found"
+        io.load_image(tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        io.load_images([tmp_path / "text.jpg", tmp_path][::-1])
 
 
 def test_class_names_fall_back_to_indices_for_other_models():

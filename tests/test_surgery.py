@@ -123,7 +123,15 @@ def test_expose_gives_layer_outputs_and_logits_in_one_pass():
     with tf.GradientTape() as tape:  # the exposed tensor is on the path to the logits
         logits, conv_out, _ = exposed(X)
         score = tf.reduce_sum(logits[:, 0])
-    assert tape.gradient(score, conv_out) is not None
+    gradient = tape.gradient(score, conv_out).numpy()
+    # closed form: conv_b -> ReLU -> 2x2 max pool -> mean over 8x8 -> head (logit 0, summed over images)
+    u = conv_out.numpy()
+    r = np.maximum(u, 0.0)
+    window_max = r.reshape(len(u), 8, 2, 8, 2, 6).max(axis=(2, 4))
+    winner = (r == np.repeat(np.repeat(window_max, 2, axis=1), 2, axis=2)) & (u > 0)
+    expected = winner * model.get_layer("head").kernel.numpy()[:, 0] / 64.0
+    assert winner.any()
+    np.testing.assert_allclose(gradient, expected, rtol=1e-5, atol=1e-8)
 
 
 def test_iter_layers_is_in_execution_order():

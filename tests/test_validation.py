@@ -129,3 +129,57 @@ def test_fgsm_errors(model):
         tfxai.fgsm(model, GOOD, epsilon=0.1, clip=(1, 0))
     with pytest.raises(InvalidInputError, match="num_steps"):
         tfxai.iterative_fgsm(model, GOOD, epsilon=0.1, num_steps=0)
+
+
+# --------------------------------------------------------------------------- edges (issue 16)
+def test_channels_first_is_read_from_the_layers_not_the_input_shape():
+    # channels-last with a small first axis (3 rows of 32 columns, 4 channels): accepted
+    inputs = keras.Input((3, 32, 4))
+    x = keras.layers.Conv2D(2, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.Flatten(data_format="channels_first")(x)  # a Flatten ordering is not an image layout
+    wide = keras.Model(inputs, keras.layers.Dense(2)(x))
+    assert _validation.check_channels_last(wide) is wide
+    assert tfxai.VanillaGradient(wide)(np.ones((1, 3, 32, 4), "float32")).shape == (1, 3, 32)
+    # the global setting makes every layer channels-first: refused, layers named, the fix given
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        inputs = keras.Input((3, 16, 16))
+        x = keras.layers.GlobalAveragePooling2D(name="gap")(keras.layers.Conv2D(4, 3, name="c1")(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    finally:
+        keras.config.set_image_data_format(previous)
+    with pytest.raises(UnsupportedModelError, match=r"channels-first.*'c1', 'gap'.*set_image_data_format") as info:
+        tfxai.adapt(model)
+    assert info.value.layers == ["c1", "gap"]
+
+
+def test_channels_last_rebuild_of_a_channels_first_model_gives_the_same_logits():
+    """The fix the error gives: rebuild channels-last, copy the weights, transpose the images."""
+    def build(data_format, shape):
+        inputs = keras.Input(shape)
+        x = keras.layers.Conv2D(4, 3, activation="relu", data_format=data_format, name="conv")(inputs)
+        x = keras.layers.GlobalAveragePooling2D(data_format=data_format)(x)
+        return keras.Model(inputs, keras.layers.Dense(3)(x))
+
+    first = models.randomize_biases_and_bn(build("channels_first", (3, 16, 16)), seed=5)
+    last = build("channels_last", (16, 16, 3))
+    last.set_weights(first.get_weights())
+    images = GOOD.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(last(GOOD), first(images), rtol=1e-5, atol=1e-6)
+    assert tfxai.GradCAM(last)(GOOD).shape == (2, 16, 16)
+
+
+def test_datasets_and_generators_are_named_with_the_fix(model):
+    dataset = tf.data.Dataset.from_tensor_slices((GOOD, np.arange(2))).batch(2)
+    with pytest.raises(InvalidTypeError, match=r"received a tf.data.Dataset.*next\(iter\(ds\)\)"):
+        _validation.as_images(dataset, model)
+    with pytest.raises(InvalidTypeError, match=r"received a generator"):
+        _validation.as_images((image for image in GOOD), model)
+    with pytest.raises(InvalidTypeError, match=r"received an iterator \(map\)"):
+        _validation.as_images(map(np.asarray, GOOD), model)
+    # the batch the message suggests is accepted
+    images, _ = next(iter(dataset))
+    np.testing.assert_array_equal(_validation.as_images(images, model).numpy(), GOOD)
+    # lists and tuples of images stay accepted
+    assert _validation.as_images(list(GOOD), model).shape == (2, 16, 16, 3)

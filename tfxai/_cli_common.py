@@ -101,7 +101,11 @@ def input_range_of(preprocess: Callable | None) -> tuple[float, float]:
 
 
 def parse_range(text: str) -> tuple[float, float]:
-    """argparse type ``LOW,HIGH`` with LOW < HIGH, both finite."""
+    """argparse type ``LOW,HIGH`` with LOW < HIGH, both finite.
+
+    A negative LOW works as ``--input-range -1,1`` (the command line's ``main``
+    joins it to ``--input-range=-1,1`` with :func:`join_negative_values` first).
+    """
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
@@ -137,3 +141,53 @@ def writable_folder(path: str | os.PathLike) -> Path:
     return folder
 
 
+
+
+#: Options whose value may start with "-" (a negative number: ``--input-range -1,1``).
+NEGATIVE_VALUE_OPTIONS = ("--input-range",)
+
+
+def join_negative_values(argv: list[str], options: tuple[str, ...] = NEGATIVE_VALUE_OPTIONS) -> list[str]:
+    """Rewrite ``--input-range -1,1`` as ``--input-range=-1,1`` so argparse does not read ``-1,1`` as an option.
+
+    argparse takes a value starting with ``-`` for an option unless it is a
+    single negative number; ``-1,1`` is not, so ``--input-range -1,1`` would
+    fail with "expected one argument". ``--input-range=-1,1`` always works.
+
+    Example::
+
+        join_negative_values(["explain", "a.jpg", "--input-range", "-1,1"])
+        # ['explain', 'a.jpg', '--input-range=-1,1']
+    """
+    argv = list(argv)
+    joined: list[str] = []
+    i = 0
+    while i < len(argv):
+        item = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) else ""
+        if item in options and value[:1] == "-" and (value[1:2].isdigit() or value[1:2] == "."):
+            joined.append(f"{item}={value}")
+            i += 2
+            continue
+        joined.append(item)
+        i += 1
+    return joined
+
+
+def image_files(paths: list[str]) -> list[str]:
+    """Check the ``IMAGE...`` arguments of ``explain``: image files, or one folder alone.
+
+    Raises:
+        InvalidInputError: a folder given together with other paths.
+        FileNotFoundError: an image file that does not exist.
+    """
+    folders = [str(p) for p in paths if Path(p).is_dir()]
+    if folders and len(paths) > 1:
+        raise InvalidInputError(
+            f"give one folder OR image files; received the folder {folders[0]!r} together with {len(paths) - 1} other "
+            f"path(s). Explain the folder alone (`explain {folders[0]} --model ...`) or list image files only."
+        )
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"image file not found: {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    return [str(p) for p in paths]

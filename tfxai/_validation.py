@@ -75,13 +75,17 @@ def as_images(images: Any, model: keras.Model | None = None, name: str = "images
 
     The dtype is `dtype`, else the model's input dtype (float32 for most
     models, float64 for models built under `keras.config.set_floatx("float64")`).
-    Integer pixels (e.g. uint8) are converted; booleans and strings are refused. NaN and
+    Integer pixels (e.g. uint8) are converted; booleans, strings, datasets and generators
+    are refused (with how to take a batch from them). NaN and
     infinite values, a missing batch axis, an empty batch, a channels-first
     layout and spatial sizes the model cannot take raise `InvalidInputError`.
     """
     if dtype is None:
         dtype = model.inputs[0].dtype if model is not None else "float32"
     dtype = tf.as_dtype(dtype)
+    not_an_array = _not_an_array(images, name)
+    if not_an_array is not None:
+        raise InvalidTypeError(not_an_array)
     if isinstance(images, (tf.Tensor, tf.Variable)):
         source_dtype = images.dtype
     else:
@@ -197,3 +201,76 @@ def check_range(value_range: Any, name: str = "input_range") -> tuple[float, flo
             f"`{name}` must satisfy low < high, both finite. Received: {name}={value_range!r}."
         )
     return low, high
+
+
+# --------------------------------------------------------------------------- edges (issue 16)
+def _layers_of(model: Any) -> list:
+    """Every layer of `model`, nested models entered (their layers, then the model itself)."""
+    found = []
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, keras.Model):
+            found.extend(_layers_of(layer))
+        found.append(layer)
+    return found
+
+
+def check_channels_last(model: keras.Model) -> keras.Model:
+    """Refuse a model with channels-first image layers (``data_format="channels_first"``).
+
+    tfxai reads images, maps and convolutional activations as ``(N, H, W, C)``.
+    A channels-first model takes ``(N, C, H, W)``: its maps would come out with
+    the channels as rows (e.g. ``(N, 3, 32)`` for a ``(3, 32, 32)`` input) and
+    its CAM activations with the channels as rows too, plausible but wrong. The
+    decision is read from the layers' own ``data_format`` (convolution,
+    pooling, padding, cropping, up-sampling), never guessed from the input shape.
+
+    Example::
+
+        keras.config.set_image_data_format("channels_last")   # before building the model
+        model = build_model()                                  # a (H, W, C) input
+        model.set_weights(channels_first_model.get_weights())  # conv kernels have the same layout
+
+    Raises:
+        UnsupportedModelError: naming the channels-first layers (attribute ``layers``).
+    """
+    offending = [
+        layer.name for layer in _layers_of(model)
+        if getattr(layer, "data_format", None) == "channels_first" and not isinstance(layer, keras.layers.Flatten)
+    ]
+    if offending:
+        shown = ", ".join(repr(n) for n in offending[:5]) + (f" and {len(offending) - 5} more" if len(offending) > 5 else "")
+        raise UnsupportedModelError(
+            f"Model {model.name!r} is channels-first (input {tuple(model.inputs[0].shape)}; layers with "
+            f"data_format='channels_first': {shown}); tfxai explains channels-last models, whose images, maps and "
+            "activations are (N, H, W, C). Rebuild it channels-last: call "
+            "`keras.config.set_image_data_format('channels_last')` (or pass data_format='channels_last' to each "
+            "layer) before building the same architecture with a (H, W, C) input, then "
+            "`new_model.set_weights(model.get_weights())` (convolution kernels have the same layout in both "
+            "formats; a Dense layer after Flatten needs its rows permuted), and pass images as "
+            "`np.transpose(images, (0, 2, 3, 1))`.",
+            layers=offending,
+        )
+    return model
+
+
+def _not_an_array(images: Any, name: str) -> str | None:
+    """What `images` is when it is a dataset, a generator or an iterator (not an array), else None."""
+    import collections.abc
+    import types
+
+    if isinstance(images, tf.data.Dataset):
+        kind = "a tf.data.Dataset"
+    elif isinstance(images, types.GeneratorType):
+        kind = "a generator"
+    elif isinstance(images, getattr(keras.utils, "PyDataset", ())) or isinstance(images, getattr(keras.utils, "Sequence", ())):
+        kind = f"a keras.utils.PyDataset ({type(images).__name__})"
+    elif isinstance(images, collections.abc.Iterator) and not hasattr(images, "shape"):
+        kind = f"an iterator ({type(images).__name__})"
+    else:
+        return None
+    return (
+        f"`{name}` must be an array of shape (N, H, W, C); received {kind}. Take one batch with "
+        "`batch = next(iter(ds))` (its images, if it yields (images, labels) pairs), or `np.stack(list(generator))` "
+        "for a generator of images; to go through a "
+        "whole dataset or folder, use `tfxai.evaluation.evaluate` or `tfxai.streaming.explain_folder`."
+    )

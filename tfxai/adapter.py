@@ -129,6 +129,7 @@ class ModelAdapter:
                 "e.g. `inputs = keras.Input((H, W, C)); x = inputs; for layer in [...]: x = layer(x); "
                 "keras.Model(inputs, x)`, with a final layer that outputs logits or a softmax."
             )
+        _validation.check_channels_last(model)
         self._model_ref = weakref.ref(model)
         self.name = model.name
         source_dtype = tf.as_dtype(model.inputs[0].dtype)

@@ -36,7 +36,9 @@ import numpy as np
 from tfxai import _registry, _runtime, cli_evaluate
 from tfxai._cli_common import (
     PREPROCESS_MODES,
+    image_files,
     input_range_of,
+    join_negative_values,
     load_model,
     parse_range,
     positive_int,
@@ -61,9 +63,7 @@ def explain(args: argparse.Namespace, progress: Callable[[str], None]) -> dict:
     from tfxai import io, plot
 
     names = _registry.parse(args.methods)
-    missing = [str(p) for p in args.images if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"image file not found: {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    image_files(args.images)  # image files, or one folder alone (streamed above)
     out = writable_folder(args.out)
     progress(f"loading model {args.model}")
     model, preprocess = load_model(args.model, args.weights)
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m tfxai`` and the ``tfxai`` console script; returns the exit code."""
     quiet_tensorflow()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
         result = run(args)
     except (TfxaiError, ValueError, TypeError, OSError) as error:

@@ -27,10 +27,15 @@ def load_image(path: str | os.PathLike, size: int | tuple[int, int] = 224, crop_
     evaluation transform). Greyscale files are expanded to three channels.
 
     Raises:
-        OSError: the file does not exist or cannot be read.
+        OSError: the file does not exist or cannot be read (``IsADirectoryError`` for a folder).
         InvalidInputError: the file is not a decodable image.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{str(path)!r} is a folder, not an image file; read its images with "
+            "`tfxai.streaming.list_images(folder)` and `load_images(...)`, or stream it with `tfxai.streaming.explain_folder`."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {str(path)!r}")
     try:
