@@ -65,6 +65,7 @@ if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment g
 from tfxai import baselines, data, errors, image_ops, integrated_gradients, models, surgery  # noqa: E402
 from tfxai.adapter import ModelAdapter, adapt  # noqa: E402
 from tfxai import metrics  # noqa: E402
+from tfxai import callbacks  # noqa: E402
 from tfxai.decomposition import Decomposition, decompose  # noqa: E402
 from tfxai.explainers.fullgrad import FullGrad  # noqa: E402
 from tfxai.explainers.tgrad import TGrad  # noqa: E402
