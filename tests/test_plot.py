@@ -233,3 +233,16 @@ def test_signed_heavy_tailed_maps_are_visible_over_the_photo():
     assert norm.vmin == -norm.vmax
     zero = _core.blend(image, np.zeros((32, 32)), alpha=0.5, cmap=None, signed=True, clip_percentile=99.0)[0]
     np.testing.assert_allclose(zero, 0.5)
+
+
+def test_sanity_grid_names_the_spearman_correlation():
+    """A small Greek rho at 6 points reads as "p=" (a p-value): the titles say "Spearman"."""
+    from types import SimpleNamespace
+
+    maps = {layer: RNG.uniform(size=(1, 8, 8)) for layer in range(2)}
+    result = SimpleNamespace(layers=["dense", "conv"], maps=maps, original_maps=RNG.uniform(size=(1, 8, 8)),
+                             spearman=np.array([[0.91], [0.12]]))
+    figure = plot.plot_sanity_grid(IMAGE01, {"Grad-CAM": result})
+    titles = [ax.get_title() for ax in figure.axes]
+    assert "dense\nSpearman 0.91" in titles and "conv\nSpearman 0.12" in titles
+    assert not any("ρ" in t or "p=" in t for t in titles)

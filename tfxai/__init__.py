@@ -19,7 +19,7 @@ def _start_tensorflow_quietly() -> None:
     """Load TensorFlow with its C++ start-up logs (CUDA probing)
     sent to /dev/null. They are printed before absl logging starts, so no environment variable hides them.
     Python errors are raised after stderr is restored. A library import does the same unless TensorFlow
-    is already imported or the user set TF_CPP_MIN_LOG_LEVEL (then the terminal is left alone)."""
+    is already imported or TF_CPP_MIN_LOG_LEVEL is 0 (then the terminal is left alone)."""
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved, devnull = _os.dup(2), _os.open(_os.devnull, _os.O_WRONLY)
     _os.dup2(devnull, 2)
@@ -48,10 +48,10 @@ if _launched_as_command_line():
 
     _check_arguments(_sys.argv[1:])  # --help and usage errors answer here, before TensorFlow loads (fast)
     _start_tensorflow_quietly()
-elif "tensorflow" not in _sys.modules and "TF_CPP_MIN_LOG_LEVEL" not in _os.environ:
+elif "tensorflow" not in _sys.modules and _os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() != "0":
     # a library import (notebook, script): TensorFlow's C++ start-up lines ("oneDNN custom operations",
     # "Could not find cuda drivers", "E0000 ... failed call to cuInit") read as errors to a student and
-    # fail nbgrader cells. Setting TF_CPP_MIN_LOG_LEVEL (any value, e.g. 0) before `import tfxai` keeps them.
+    # fail nbgrader cells. TF_CPP_MIN_LOG_LEVEL=0 (show every log) before `import tfxai` keeps them.
     _start_tensorflow_quietly()
 
 import keras as _keras
