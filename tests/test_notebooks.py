@@ -495,3 +495,14 @@ def test_assignment_passes_nbgrader_validate_rules_with_defaults(tmp_path):
     student = execute_like_nbgrader(tmp_path / "student" / f"{ASSIGNMENT}.ipynb")
     assert len(grade_failures(student)) == 5
     assert cpp_lines(student) == []
+
+
+def test_notebook_details_a_student_trips_on():
+    """Issue 18, problem 6: the non-monotone deletion curve is explained, the baselines run at enough steps."""
+    text = source_text("06_evaluating_explanations")
+    assert "does not have to fall monotonically" in text and "softmax" in text
+    curve = [float(v) for v in re.search(r"p_c after each step: \[([^\]]+)\]", outputs_text(committed("06_evaluating_explanations"))).group(1).split()]
+    assert any(b > a for a, b in zip(curve, curve[1:])), "the committed curve rises somewhere: the text must explain it"
+    steps = [int(m) for m in re.findall(r"attributions_by_baseline\[b\] = integrated_gradients\([^)]*m_steps=(\d+)\)",
+                                         source_text("04_integrated_gradients"))]
+    assert steps and min(steps) >= 64, steps  # the notebook's own completeness figure: below 64 steps is erratic
