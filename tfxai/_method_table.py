@@ -1,7 +1,9 @@
 """A static copy of the method registry for the command line's ``--help`` (no TensorFlow import).
 
 ``python -m tfxai --help`` must answer in well under 2 s, so it cannot import the
-explainers (they import TensorFlow). This table lists what the registry
+explainers (they import TensorFlow). When the registry is loaded (``import tfxai``
+happened), the functions below read it instead, so a method a user defines is
+offered at once. This table lists what the registry
 (:mod:`tfxai._registry`) holds once :mod:`tfxai` is imported; ``tests/test_cli.py``
 checks that the two agree and prints the replacement table when a method is
 added, renamed or changes its ``slow``/``signed`` flags.
@@ -34,22 +36,31 @@ METHODS: tuple[tuple[str, str, bool, bool], ...] = (
 )
 
 
+def rows() -> tuple[tuple[str, str, bool, bool], ...]:
+    """The live registry when it is loaded in this process (a method defined by a user shows up), else the table."""
+    from tfxai import _registry  # light: the registry module imports no TensorFlow
+
+    if _registry.METHODS:
+        return tuple((name, cls.title, bool(cls.slow), bool(cls.signed)) for name, cls in _registry.METHODS.items())
+    return METHODS
+
+
 def names() -> list[str]:
     """Every method name, in registration order."""
-    return [row[0] for row in METHODS]
+    return [row[0] for row in rows()]
 
 
 def slow() -> list[str]:
     """The methods ``default`` leaves out (``slow = True`` on their classes)."""
-    return [row[0] for row in METHODS if row[2]]
+    return [row[0] for row in rows() if row[2]]
 
 
 def default_sentence() -> str:
     """The one sentence the README and ``--help`` both use to say what ``default`` and ``all`` select."""
     left_out = slow()
-    return (f"'default' runs every method except the slow {', '.join(left_out)}; 'all' runs all {len(METHODS)} "
+    return (f"'default' runs every method except the slow {', '.join(left_out)}; 'all' runs all {len(rows())} "
             "methods, with the command line's CPU budgets for the slow ones") if left_out else (
-        f"'default' and 'all' run all {len(METHODS)} methods")
+        f"'default' and 'all' run all {len(rows())} methods")
 
 
 def from_registry() -> tuple[tuple[str, str, bool, bool], ...]:
