@@ -28,16 +28,16 @@
 
 # %%
 # %matplotlib inline
-import keras
-import matplotlib.pyplot as plt
-import numpy as np
-import tensorflow as tf
-
-import tfxai
+import tfxai  # first: it loads TensorFlow without TensorFlow's C++ start-up lines
 import tfxai.data
 import tfxai.models
 import tfxai.plot
 from tfxai import demo
+
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
 
 keras.utils.set_random_seed(0)  # seeds Python, NumPy and TensorFlow: the same numbers on every run
 

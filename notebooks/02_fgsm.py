@@ -31,15 +31,15 @@
 
 # %%
 # %matplotlib inline
+import tfxai  # first: it loads TensorFlow without TensorFlow's C++ start-up lines
+import tfxai.data
+import tfxai.models
+import tfxai.plot
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-
-import tfxai
-import tfxai.data
-import tfxai.models
-import tfxai.plot
 
 keras.utils.set_random_seed(0)
 model = tfxai.models.efficientnet_lite0()  # raw RGB pixels in [0, 255] -> softmax over 1000 classes

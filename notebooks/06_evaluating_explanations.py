@@ -31,15 +31,15 @@
 
 # %%
 # %matplotlib inline
+import tfxai  # first: it loads TensorFlow without TensorFlow's C++ start-up lines
+import tfxai.data
+import tfxai.models
+import tfxai.plot
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-
-import tfxai
-import tfxai.data
-import tfxai.models
-import tfxai.plot
 
 keras.utils.set_random_seed(0)
 tf.get_logger().setLevel("ERROR")  # hide TensorFlow's notes about re-traced functions
@@ -95,12 +95,21 @@ print(f"deletion AUC by hand: {auc_by_hand:.4f}")
 # the probability of the class. On this photo the probability hardly falls (the values are printed
 # above): the face fills the whole crop, and a blurred cat's face still looks like a cat to the
 # model. One photo says little; the means over three photos below are more telling.
+#
+# **Why does the probability go up and down** (0.40, then 0.48, then 0.38 in the figure)? A deletion
+# curve does not have to fall monotonically. $p_c$ is a softmax: a share of the probability among
+# 1000 classes, not a count of evidence. The cat is an *Egyptian cat* at only 40 %, with *tiger cat*
+# close behind (35 %); blurring a region can remove evidence for the competitor faster than for the
+# target (the stripes, say), and the target's share rises. The blurred patches are also new
+# inputs the model never saw in training (sharp edges between blurred and sharp regions), which it
+# may read as evidence for any class. The AUC averages these wiggles out; the mean over many photos
+# is what a method is judged on.
 
 # %%
 fig = plt.figure(figsize=(12, 2.8), layout="constrained")
 for ax, step in zip(fig.subplots(1, 5), [0, 2, 4, 6, 8]):
     ax.imshow(deleted[step] / 255.0)
-    ax.set_title(f"{fractions[step]:.0%} deleted: p = {curve_by_hand[step]:.2f}", fontsize=9)
+    ax.set_title(f"{fractions[step]:.0%} deleted: p_c = {curve_by_hand[step]:.2f}", fontsize=9)
     ax.axis("off")
 plt.show()
 
@@ -209,7 +218,7 @@ assert randomization["Grad-CAM"].spearman[-1, 0] < 0.5  # changes once the model
 # %% [markdown]
 # **Figure.** Rows: Grad-CAM and the edge detector. Columns: the photo, the map of the trained
 # model, then the map after randomising the layers down to the one named above each column (with
-# $\rho$ to the original map). The Grad-CAM map changes as the weights are destroyed; the edge
+# the Spearman rank correlation to the original map, "Spearman 0.42"). The Grad-CAM map changes as the weights are destroyed; the edge
 # map stays identical ($\rho = 1$): it would "explain" a random network just as well.
 
 # %%

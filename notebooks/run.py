@@ -11,6 +11,7 @@ its outputs::
     python notebooks/run.py 03 05        # some notebooks, by number or name
     python notebooks/run.py --check      # no execution: fail if an .ipynb's cells differ from its .py
     python notebooks/run.py student      # the assignment's student copy (see make_student.py)
+    python notebooks/run.py nbgrader     # `nbgrader validate` (defaults) on the solved and the student copy
 
 Only the standard library, jupytext, nbformat and nbclient are imported here (the kernel imports
 tfxai). Outputs are made reproducible: seeds are set in the notebooks, cell ids are numbered,
@@ -195,15 +196,62 @@ def check(paths: list[Path]) -> list[str]:
     return problems
 
 
+def nbgrader_check(nbgrader: str = "nbgrader", folder: Path | None = None) -> int:
+    """Run ``nbgrader validate`` with nbgrader's default settings on the assignment, solved and as a student gets it.
+
+    The solved notebook (the ``.py`` source with its reference answers) must pass every test
+    ("Success! Your notebook passes all the tests."); the student copy (``make_student.py``) must
+    pass none (``--invert``: "Success! The notebook does not pass any tests."). nbgrader is not a
+    requirement of tfxai (it brings JupyterLab and about 55 other packages): pass the path of an
+    ``nbgrader`` executable from any environment whose kernel ``python3`` can import this
+    checkout's tfxai (this checkout is put first on ``PYTHONPATH``). Returns 0 when both hold.
+    """
+    import subprocess
+    import tempfile
+
+    import jupytext
+    import nbformat
+
+    import make_student  # noqa: E402  (notebooks/ is on sys.path when run as a script)
+
+    folder = Path(folder or tempfile.mkdtemp(prefix="tfxai-nbgrader-"))
+    (folder / "student").mkdir(parents=True, exist_ok=True)
+    solved = jupytext.read(HERE / "07_assignment.py")
+    solved.metadata.pop("jupytext", None)
+    nbformat.write(solved, folder / "solved.ipynb")
+    make_student.write_student_copy(HERE / "07_assignment.py", folder / "student")
+    env = kernel_env()
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a student's machine: nothing set
+    status = 0
+    for cwd, command, expected in (
+        (folder, [nbgrader, "validate", "solved.ipynb"], "Success! Your notebook passes all the tests."),
+        (folder / "student", [nbgrader, "validate", "--invert", "07_assignment.ipynb"],
+         "Success! The notebook does not pass any tests."),
+    ):
+        start = time.perf_counter()
+        result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        ok = expected in result.stdout
+        print(f"{' '.join(command[1:])}: {'as expected' if ok else 'FAILED'} ({seconds:.0f} s)", flush=True)
+        if not ok:
+            print(result.stdout[-4000:], file=sys.stderr)
+            status = 1
+    print(f"copies in {folder}")
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="notebook numbers or names (default: all), or 'student'")
+    parser.add_argument("names", nargs="*",
+                        help="notebook numbers or names (default: all), 'student', or 'nbgrader [PATH-TO-nbgrader]'")
     parser.add_argument("--check", action="store_true", help="only check that every .ipynb matches its .py")
     args = parser.parse_args(argv)
     if args.names[:1] == ["student"]:
         import make_student  # noqa: E402  (notebooks/ is on sys.path when run as a script)
 
         return make_student.main(args.names[1:])
+    if args.names[:1] == ["nbgrader"]:
+        return nbgrader_check(*(args.names[1:2] or ["nbgrader"]))
     paths = sources(args.names)
     if args.check:
         problems = check(paths)

@@ -78,7 +78,8 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     image = tmp_path / "not_an_image.jpg"
     image.write_text("hello")
     assert cli.main(["explain", str(image), "--model", "NoSuchNet", "--out", str(tmp_path)]) == 2
-    assert "neither a model file nor a keras.applications name" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "a model file nor a keras.applications name" in err and "bundled model (efficientnet_lite0" in err
 
 
 def test_input_range_of_preprocessing():
@@ -201,3 +202,154 @@ def test_input_range_still_rejects_bad_ranges(capsys):
     # an option after --input-range is not swallowed as its value
     assert _cli_common.join_negative_values(["--input-range", "--debug"]) == ["--input-range", "--debug"]
     assert _cli_common.join_negative_values(["x", "--input-range", "-1,1", "-v"]) == ["x", "--input-range=-1,1", "-v"]
+
+
+# --- issue 18 / 17: the bundled model by name, budgets, Ctrl-C, quiet start, fast help ----------------------
+
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: TensorFlow's C++ start-up lines (issue 18, problem 4).
+CPP_LINES = ("oneDNN custom operations", "Could not find cuda drivers", "cuInit", "E0000", "absl::InitializeLog",
+             "cpu_feature_guard")
+
+
+def _env(**extra):
+    """The environment of a subprocess: this worktree first, TensorFlow's log level left to tfxai, unbuffered."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def test_static_method_table_matches_the_registry():
+    from tfxai import _method_table
+
+    live = _method_table.from_registry()
+    assert _method_table.rows() == live  # with the registry loaded, help reads it
+    assert _method_table.METHODS == live, (
+        "tfxai/_method_table.py is out of date with the registry; replace its table with:\n" + _method_table.render(live)
+    )
+    assert _method_table.slow() == _registry.slow()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["explain", "--help"], ["evaluate", "--help"], ["demo", "--help"]])
+def test_help_does_not_import_tensorflow(argv):
+    """`python -m tfxai --help` answers without importing TensorFlow or Keras (issue 17: under 2 s)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "tfxai", *argv], capture_output=True, text=True,
+                            env=_env(), cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "usage: tfxai" in result.stdout
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "tfxai.cli" in imported  # the import log is really there
+    assert not {"tensorflow", "keras"} & imported, sorted(m for m in imported if m.split(".")[0] in ("tensorflow", "keras"))
+    for rst in ("``", "::", ":func:", ":mod:"):
+        assert rst not in result.stdout, f"raw reST markup {rst!r} in `tfxai {' '.join(argv)}`"
+
+
+def test_help_and_readme_say_the_same_about_default():
+    from tfxai import _method_table
+
+    sentence = _method_table.default_sentence()
+    assert "scorecam" in sentence and "rise" in sentence
+    assert sentence in " ".join(cli.methods_help().split())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert sentence in readme, f"the README must say: {sentence}"
+
+
+def test_bundled_model_by_name_everywhere(capsys):
+    from tfxai import models as bundled
+
+    assert "efficientnet_lite0" in bundled.names()
+    model, preprocess = _cli_common.load_model("efficientnet_lite0")
+    assert model.name == "efficientnet_lite0" and preprocess is None
+    assert bundled.load("EfficientNet-Lite0").count_params() == model.count_params()
+    with pytest.raises(ValueError, match="efficientnet_lite0"):
+        bundled.load("efficientnet_lite1")
+    with pytest.raises(ValueError, match="bundled model .*efficientnet_lite0"):
+        _cli_common.load_model("NoSuchNet")
+    with pytest.raises(FileNotFoundError, match="efficientnet_lite0"):
+        _cli_common.load_model("efficientnet_lite0_imagenet.keras")
+    # the help names it, and every model evaluate's example names exists
+    parser = cli.build_parser()
+    assert "efficientnet_lite0" in parser._subparsers._group_actions[0].choices["explain"].format_help()
+    from tfxai import cli_evaluate
+
+    examples = re.findall(r"--model (\S+)", cli_evaluate.__doc__)
+    assert examples and all(bundled.is_bundled(m) or Path(m).exists() for m in examples), examples
+
+
+def test_explain_a_shipped_photo_with_budgets_and_estimate(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "ESTIMATE_ABOVE_SECONDS", 0.0)  # print the estimate for this short run too
+    out = tmp_path / "out"
+    assert cli.main(["explain", "--photo", "chelsea", "--model", "efficientnet_lite0", "--methods", "scorecam,rise",
+                     "--scorecam-channels", "8", "--rise-masks", "40", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "budget: scorecam: 8 channels" in printed and "budget: rise: 40 random masks" in printed
+    assert re.search(r"estimated time: about \d+ min", printed)
+    maps = np.load(out / "maps.npz")
+    assert maps["scorecam"].shape == (1, 224, 224) and maps["rise"].shape == (1, 224, 224)
+    assert int(maps["targets"][0]) in (281, 282, 285)  # a cat (tabby, tiger cat, Egyptian cat)
+    assert "chelsea.jpg" in (out / "predictions.txt").read_text()
+    # the default budget caps Score-CAM at 64 of Lite0's 1280 channels; 'all' is the paper's setting
+    args = cli.build_parser().parse_args(["explain", "--photo", "chelsea", "--model", "m", "--methods", "all"])
+    overrides, lines = cli._budgets(args, _registry.parse("all"))
+    assert overrides["scorecam"] == {"num_channels": 64} and overrides["rise"] == {"num_masks": 1000}
+    args = cli.build_parser().parse_args(["explain", "x.jpg", "--model", "m", "--scorecam-channels", "all"])
+    assert cli._budgets(args, ["scorecam"])[0] == {"scorecam": {}}
+    assert cli.main(["explain", "--model", "efficientnet_lite0", "--out", str(out)]) == 2
+    assert "--photo NAME" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_within_seconds_and_writes_the_finished_methods(tmp_path):
+    """SIGINT while Score-CAM runs over all 1280 channels (about a minute): exit 130 in seconds, two maps written."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tfxai", "explain", "--photo", "chelsea", "--model", "efficientnet_lite0",
+               "--methods", "gradcam,vanilla,scorecam", "--scorecam-channels", "all", "--no-progress", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "Vanilla Gradient" in line:  # the second method is finished; Score-CAM starts
+                break
+        time.sleep(2.0)
+        assert process.poll() is None, "".join(lines)
+        sent = time.perf_counter()
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=60)
+        waited = time.perf_counter() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read()
+    assert code == 130, stderr[-2000:]
+    assert waited < 10.0, f"Ctrl-C took {waited:.1f} s"
+    assert "interrupted; wrote the 2 finished method(s) (gradcam, vanilla)" in stderr
+    maps = np.load(out / "maps.npz")
+    assert {"gradcam", "vanilla"} <= set(maps.files) and "scorecam" not in maps.files
+    assert (out / "grid.png").read_bytes()[:4] == b"\x89PNG"
+    assert not [line for line in stderr.splitlines() if any(key in line for key in CPP_LINES)], stderr[:2000]
+
+
+def test_no_tensorflow_start_up_lines_from_the_readme_example(tmp_path):
+    """The README's 60-second example, run as a script (TF_CPP_MIN_LOG_LEVEL unset), prints no C++ start-up line."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## The 60-second example"):]
+    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
+    assert "import tfxai" in code.splitlines()[0]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), cwd=tmp_path,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "maps.png").read_bytes()[:4] == b"\x89PNG"
+    assert not [line for line in result.stderr.splitlines() if any(key in line for key in CPP_LINES)], result.stderr[:2000]
+    # the user's explicit setting wins: the lines come back (they are TensorFlow's, not ours)
+    loud = subprocess.run([sys.executable, "-c", "import tfxai"], capture_output=True, text=True,
+                          env=_env(TF_CPP_MIN_LOG_LEVEL="0"), cwd=ROOT, timeout=300)
+    assert any(key in loud.stderr for key in CPP_LINES), loud.stderr[:1000]

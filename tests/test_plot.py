@@ -6,6 +6,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -61,7 +63,8 @@ def test_overlay_signed_map_is_symmetric_and_zero_keeps_the_image():
     low, high = bar.get_ylim()
     assert low == pytest.approx(-high) and high == pytest.approx(2.0)
     shown = figure.axes[0].images[0].get_array()
-    np.testing.assert_allclose(shown[6:10], IMAGE01[6:10], atol=1e-7)  # zero attribution: untouched
+    grey = IMAGE01 @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(shown[6:10], np.repeat(grey[6:10, :, None], 3, -1), atol=1e-7)  # zero: the photo in grey
     assert not np.allclose(shown[:4], IMAGE01[:4])
     # red for positive, blue for negative under RdBu_r
     assert shown[0, 0, 0] > shown[0, 0, 2]
@@ -181,3 +184,65 @@ def test_insertion_deletion_curves_auc_in_legend():
     figure.canvas.draw()
     with pytest.raises(InvalidInputError, match="both are None"):
         plot.insertion_deletion_curves()
+
+
+def test_method_grid_wraps_long_rows_and_keeps_class_names():
+    """17 methods on one photo: at most 6 panels a row (issue 18: a 3672x216 strip before), every panel titled."""
+    image = RNG.uniform(0, 255, (1, 16, 16, 3))
+    maps = {f"method {k}": RNG.uniform(size=(1, 16, 16)) for k in range(17)}
+    figure = plot.method_grid(image, maps, labels=["tabby (91%)"])
+    panels = [ax for ax in figure.axes if ax.get_title()]
+    assert len(panels) == 18
+    figure.canvas.draw()
+    columns = {ax.get_subplotspec().colspan.start for ax in panels}
+    rows = {ax.get_subplotspec().rowspan.start for ax in panels}
+    assert len(columns) == 6 and len(rows) == 3
+    width, height = figure.get_size_inches()
+    assert width / height < 2.5  # not a strip
+    assert panels[0].get_title() == "tabby (91%)" and [ax.get_title() for ax in panels[1:]] == list(maps)
+    two = plot.method_grid(np.concatenate([image, image]), {k: np.concatenate([v, v]) for k, v in maps.items()},
+                           labels=["tabby", "espresso"])
+    assert len([ax for ax in two.axes if ax.get_title()]) == 36
+    with pytest.raises(InvalidInputError, match="max_columns"):
+        plot.method_grid(image, maps, max_columns=1)
+
+
+def test_colour_bar_labels_are_compact_without_an_offset_multiplier():
+    heat = RNG.normal(size=(16, 16)) * 1e-10
+    figure = plot.method_grid(IMAGE01[None], {"tiny": np.abs(heat)[None], "signed": heat[None]}, signed=["signed"],
+                              clip_percentile=None)
+    figure.canvas.draw()
+    bars = [ax for ax in figure.axes if not ax.get_title()]
+    assert len(bars) == 2
+    for bar in bars:
+        assert bar.yaxis.get_offset_text().get_text() == ""  # no "1e-10" above the bar, over the next title
+        labels = [t.get_text() for t in bar.get_yticklabels()]
+        assert all(re.fullmatch(r"-?\d(\.\d)?e-\d+|0", text) for text in labels), labels
+    assert [t.get_text() for t in bars[1].get_yticklabels()][1] == "0"  # the signed bar marks zero
+    assert _core.short_number(0.25) == "0.25" and _core.short_number(1234.0) == "1.2e3"
+    assert _core.short_number(-3.45e-5) == "-3.5e-5" or _core.short_number(-3.45e-5) == "-3.4e-5"
+
+
+def test_signed_heavy_tailed_maps_are_visible_over_the_photo():
+    """A gradient-like map (a few large values, most small): most pixels visibly coloured, zero stays grey."""
+    heat = RNG.standard_t(2, size=(32, 32))  # heavy tails, like Input x Gradient
+    image = np.full((32, 32, 3), 0.5)
+    blended, norm, _ = _core.blend(image, heat, alpha=0.5, cmap=None, signed=True, clip_percentile=99.0)
+    change = np.abs(blended - 0.5).max(axis=-1)
+    assert np.median(change) > 0.1, np.median(change)  # was ~0.02 with an opacity linear in |map|
+    assert norm.vmin == -norm.vmax
+    zero = _core.blend(image, np.zeros((32, 32)), alpha=0.5, cmap=None, signed=True, clip_percentile=99.0)[0]
+    np.testing.assert_allclose(zero, 0.5)
+
+
+def test_sanity_grid_names_the_spearman_correlation():
+    """A small Greek rho at 6 points reads as "p=" (a p-value): the titles say "Spearman"."""
+    from types import SimpleNamespace
+
+    maps = {layer: RNG.uniform(size=(1, 8, 8)) for layer in range(2)}
+    result = SimpleNamespace(layers=["dense", "conv"], maps=maps, original_maps=RNG.uniform(size=(1, 8, 8)),
+                             spearman=np.array([[0.91], [0.12]]))
+    figure = plot.plot_sanity_grid(IMAGE01, {"Grad-CAM": result})
+    titles = [ax.get_title() for ax in figure.axes]
+    assert "dense\nSpearman 0.91" in titles and "conv\nSpearman 0.12" in titles
+    assert not any("ρ" in t or "p=" in t for t in titles)

@@ -16,9 +16,10 @@ import os as _os
 import sys as _sys
 
 def _start_tensorflow_quietly() -> None:
-    """For the command line only: load TensorFlow with its C++ start-up logs (CUDA probing)
+    """Load TensorFlow with its C++ start-up logs (CUDA probing)
     sent to /dev/null. They are printed before absl logging starts, so no environment variable hides them.
-    Python errors are raised after stderr is restored; a library import leaves the user's terminal alone."""
+    Python errors are raised after stderr is restored. A library import does the same unless TensorFlow
+    is already imported or TF_CPP_MIN_LOG_LEVEL is 0 (then the terminal is left alone)."""
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved, devnull = _os.dup(2), _os.open(_os.devnull, _os.O_WRONLY)
     _os.dup2(devnull, 2)
@@ -34,8 +35,24 @@ def _start_tensorflow_quietly() -> None:
         _os.close(devnull)
 
 
-if _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "") == "tfxai":
-    _start_tensorflow_quietly()  # `python -m tfxai` / the `tfxai` script
+def _launched_as_command_line() -> bool:
+    """True while `python -m tfxai` or the `tfxai` script imports this package."""
+    orig = list(getattr(_sys, "orig_argv", []))
+    if _sys.argv[:1] == ["-m"] and "-m" in orig:
+        return orig[orig.index("-m") + 1 : orig.index("-m") + 2] in (["tfxai"], ["tfxai.__main__"])
+    return _os.path.basename(_sys.argv[0] if _sys.argv else "") == "tfxai"
+
+
+if _launched_as_command_line():
+    from tfxai.cli import check_arguments as _check_arguments
+
+    _check_arguments(_sys.argv[1:])  # --help and usage errors answer here, before TensorFlow loads (fast)
+    _start_tensorflow_quietly()
+elif "tensorflow" not in _sys.modules and _os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() != "0":
+    # a library import (notebook, script): TensorFlow's C++ start-up lines ("oneDNN custom operations",
+    # "Could not find cuda drivers", "E0000 ... failed call to cuInit") read as errors to a student and
+    # fail nbgrader cells. TF_CPP_MIN_LOG_LEVEL=0 (show every log) before `import tfxai` keeps them.
+    _start_tensorflow_quietly()
 
 import keras as _keras
 
@@ -48,6 +65,7 @@ if _keras.backend.backend() != "tensorflow":  # pragma: no cover - environment g
 from tfxai import baselines, data, errors, image_ops, integrated_gradients, models, surgery  # noqa: E402
 from tfxai.adapter import ModelAdapter, adapt  # noqa: E402
 from tfxai import metrics  # noqa: E402
+from tfxai import callbacks  # noqa: E402
 from tfxai.decomposition import Decomposition, decompose  # noqa: E402
 from tfxai.attacks import fgsm, fgsm_perturbation, iterative_fgsm, pgd  # noqa: E402
 from tfxai import explainers as _explainers  # noqa: E402

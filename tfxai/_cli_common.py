@@ -31,17 +31,24 @@ def quiet_tensorflow() -> None:
 
 # --------------------------------------------------------------------------- models
 def load_model(spec: str, weights: str = "imagenet"):
-    """Load `spec` (a ``.keras``/``.h5`` path or a ``keras.applications`` name).
+    """Load `spec`: a bundled model name (``efficientnet_lite0``), a ``.keras``/``.h5`` path or a ``keras.applications`` name.
 
     Returns ``(model, preprocess or None)`` where ``preprocess`` is the
-    application's ``preprocess_input`` for application names.
+    application's ``preprocess_input`` for application names (bundled models
+    take raw pixels in [0, 255]: None).
     """
     import keras
 
+    from tfxai import models as bundled
+
     path = Path(spec)
+    if bundled.is_bundled(spec) and not path.exists():
+        return bundled.load(spec), None
     if path.suffix in (".keras", ".h5") or path.exists():
         if not path.is_file():
-            raise FileNotFoundError(f"model file not found: {spec!r}")
+            raise FileNotFoundError(
+                f"model file not found: {spec!r}; or name a bundled model (offline, ImageNet): {', '.join(bundled.names())}"
+            )
         import zipfile
 
         if path.suffix == ".keras" and not zipfile.is_zipfile(path):
@@ -61,8 +68,8 @@ def load_model(spec: str, weights: str = "imagenet"):
     if factory is None or not callable(factory):
         names = sorted(n for n in dir(keras.applications) if n[:1].isupper())
         raise InvalidInputError(
-            f"--model {spec!r} is neither a model file nor a keras.applications name "
-            f"(e.g. {', '.join(names[:6])}...)."
+            f"--model {spec!r} is neither a bundled model ({', '.join(bundled.names())}), a model file nor a "
+            f"keras.applications name (e.g. {', '.join(names[:6])}...)."
         )
     module = importlib.import_module(factory.__module__)
     preprocess = getattr(module, "preprocess_input", None)

@@ -1,16 +1,17 @@
-"""``python -m tfxai evaluate``: the evaluation protocol on a folder of images or a TFDS dataset.
+r"""python -m tfxai evaluate: the evaluation protocol on a folder of images or a TFDS dataset.
 
-Example (a saved model and a folder of photos with a ``labels.csv``)::
+Example (the bundled model, offline, and a folder of photos with a labels.csv):
 
-    python -m tfxai evaluate --model efficientnet_lite0_imagenet.keras \
-        --images imagenet_samples/ --methods gradcam,vanilla \
+    python -m tfxai evaluate --model efficientnet_lite0 \
+        --images my_photos/ --methods gradcam,vanilla \
         --num-images 20 --num-steps 16 --out eval-out
 
-Writes ``results.csv``, ``results.md``, ``results.json``, ``curves.png``,
-``speed.png`` and ``README.md`` to ``--out`` and prints the Markdown table.
-Images are read as raw [0, 255] pixels (shorter side 256, centre crop to the
-model's input size), so the model must contain its preprocessing (as the
-EfficientNet-Lite0 asset does) unless ``--preprocess`` says otherwise.
+Writes results.csv, results.md, results.json, curves.png, speed.png and
+README.md to --out and prints the Markdown table. Images are read as raw
+[0, 255] pixels (shorter side 256, centre crop to the model's input size), so
+the model must contain its preprocessing (as the bundled efficientnet_lite0
+does) unless --preprocess says otherwise. labels.csv has a header with the
+columns filename and class_index (other columns are ignored).
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="a saved .keras model (or a keras.applications name)")
+    from tfxai import _method_table
+    from tfxai import models as bundled
+
+    parser.add_argument("--model", required=True,
+                        help=f"a bundled model ({', '.join(bundled.names())}), a saved .keras model or a keras.applications name")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--images", help="folder of images with a labels CSV (filename,...,class_index,...)")
     source.add_argument("--tfds", help="a TFDS dataset name, e.g. imagenet2012 (prepared from --manual-dir)")
@@ -39,7 +44,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--manual-dir", default=None, help="TFDS manual download folder (e.g. ImageNet tars)")
     parser.add_argument("--data-dir", default=None, help="TFDS data folder")
     parser.add_argument("--split", default="validation", help="TFDS split (default validation)")
-    parser.add_argument("--methods", default="default", help="comma-separated methods, 'default' or 'all'")
+    parser.add_argument("--methods", default="default",
+                        help="comma-separated methods, or 'default' or 'all': " + _method_table.default_sentence())
     parser.add_argument("--layer", default=None, help="CAM layer name (default: the last 4-D layer)")
     parser.add_argument("--num-images", type=positive_int, default=None, help="evaluate the first N images")
     parser.add_argument("--num-steps", type=positive_int, default=224, help="insertion/deletion steps (default 224)")
@@ -80,9 +86,13 @@ def _substrate(text: str) -> Any:
 def build_explainers(model: Any, methods: str, layer: str | None, quick: bool) -> dict:
     """``{title: explainer}`` for the methods named on the command line (from the registry)."""
     from tfxai import _registry
+    from tfxai.cli import BUDGETS
+
+    def budget(name: str) -> dict:  # the command line's CPU budgets of the slow methods (printed by explain)
+        return {} if quick or name not in BUDGETS else {BUDGETS[name][0]: BUDGETS[name][1]}
 
     return {
-        _registry.METHODS[name].title: _registry.build(name, model, quick=quick, layer=layer)
+        _registry.METHODS[name].title: _registry.build(name, model, quick=quick, layer=layer, **budget(name))
         for name in _registry.parse(methods)
     }
 

@@ -99,6 +99,7 @@ def run(
     seed: int = 0,
     progress: Callable[[str], None] = print,
     photo: bool = True,
+    photo_model: str = "efficientnet_lite0",
 ) -> dict:
     """Run the demo and write ``demo_grid.png``, ``maps.npz``, ``summary.txt`` and ``summary.json`` to `out`.
 
@@ -112,6 +113,7 @@ def run(
         seed: seed of the data, the training and the random methods.
         progress: called with one line per step.
         photo: also explain the shipped photo with the shipped ImageNet model (offline).
+        photo_model: the bundled model of that step (a name of :func:`tfxai.models.names`).
 
     Returns:
         The summary: test accuracy, and per method the pointing-game hit rate
@@ -183,21 +185,22 @@ def run(
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     written = [out / "demo_grid.png", out / "maps.npz", out / "summary.txt"]
     if photo:
-        written.append(explain_photo(out, names, progress))
+        written.append(explain_photo(out, names, progress, model_name=photo_model))
         summary["seconds"] = time.perf_counter() - start
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     progress(f"done in {time.perf_counter() - start:.1f} s: {', '.join(str(p) for p in written)}")
     return summary
 
 
-def explain_photo(out: Path, names: list[str], progress: Callable[[str], None], photo: str = "chelsea") -> Path:
-    """Explain a shipped photo with the shipped EfficientNet-Lite0 (quick settings); writes ``photo_grid.png``."""
+def explain_photo(out: Path, names: list[str], progress: Callable[[str], None], photo: str = "chelsea",
+                  model_name: str = "efficientnet_lite0") -> Path:
+    """Explain a shipped photo with a bundled model (quick settings); writes ``photo_grid.png``."""
     from tfxai import data, models, plot
 
     chosen = [n for n in names if not _registry.METHODS[n].slow]
-    progress(f"[+] the real thing: the shipped photo {photo!r} with the shipped ImageNet model (EfficientNet-Lite0), "
+    progress(f"[+] the real thing: the shipped photo {photo!r} with the shipped ImageNet model ({model_name}), "
              f"{len(chosen)} methods")
-    model = models.efficientnet_lite0()
+    model = models.load(model_name)
     image = data.load_photo(photo)[None]
     adapter = tfxai.adapt(model)
     probabilities = adapter.probabilities(adapter.logits(tf.constant(image))).numpy()[0]

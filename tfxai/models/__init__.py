@@ -2,6 +2,15 @@
 
 * :func:`efficientnet_lite0`: an EfficientNet-Lite0 ImageNet-1k classifier
   (Apache-2.0 weights; licence and provenance in ``tfxai/models/efficientnet_lite0/``).
+
+By name (the same names the command line's ``--model`` accepts)::
+
+    from tfxai import models
+    models.names()                        # ('efficientnet_lite0',)
+    model = models.load("efficientnet_lite0")
+
+This module imports Keras only when a model is built, so listing the names is
+cheap (the command line's ``--help`` uses it without loading TensorFlow).
 """
 
 from __future__ import annotations
@@ -9,10 +18,16 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-import keras
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-__all__ = ["efficientnet_lite0"]
+from tfxai.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["efficientnet_lite0", "load", "names", "is_bundled"]
 
 _EFFICIENTNET_LITE0 = "efficientnet_lite0"
 
@@ -32,7 +47,9 @@ def _bundle(folder: str) -> tuple[str, dict[str, np.ndarray]]:
     return config, weights
 
 
-def _build(folder: str) -> keras.Model:
+def _build(folder: str) -> "keras.Model":
+    import keras
+
     config, weights = _bundle(folder)
     model = keras.models.model_from_json(config)
     expected = {variable.path for variable in model.weights}
@@ -48,7 +65,7 @@ def _build(folder: str) -> keras.Model:
     return model
 
 
-def efficientnet_lite0() -> keras.Model:
+def efficientnet_lite0() -> "keras.Model":
     """The EfficientNet-Lite0 ImageNet-1k classifier, as a new float32 Keras 3 functional model.
 
     Built offline from files inside the package (no download, no ``KERAS_HOME``).
@@ -82,3 +99,49 @@ def efficientnet_lite0() -> keras.Model:
         data.imagenet_class_names()[probabilities[0].argmax()]                  # 'espresso'
     """
     return _build(_EFFICIENTNET_LITE0)
+
+
+#: ``{name: (builder, one-line description)}`` of every bundled model; input: raw pixels in [0, 255].
+BUNDLED: dict = {
+    _EFFICIENTNET_LITE0: (efficientnet_lite0, "EfficientNet-Lite0, ImageNet-1k, 224x224, raw pixels in [0, 255]"),
+}
+
+
+def _key(name: str) -> str:
+    return str(name).strip().lower().replace("-", "_")
+
+
+def names() -> tuple[str, ...]:
+    """The names of the bundled models (what :func:`load` and ``--model`` accept)."""
+    return tuple(BUNDLED)
+
+
+def is_bundled(name: str) -> bool:
+    """True when `name` names a bundled model (case and ``-``/``_`` ignored)."""
+    return _key(name) in BUNDLED
+
+
+def load(name: str) -> "keras.Model":
+    """A bundled model by name, e.g. ``load("efficientnet_lite0")``: a fresh model each call, built offline.
+
+    Args:
+        name: one of :func:`names` (case and ``-``/``_`` ignored).
+
+    Returns:
+        A new ``keras.Model`` (see the builder, e.g. :func:`efficientnet_lite0`),
+        which takes raw RGB pixels in [0, 255].
+
+    Raises:
+        InvalidInputError: `name` is not a bundled model; the message lists them.
+
+    Example::
+
+        model = tfxai.models.load("efficientnet_lite0")
+        maps = tfxai.GradCAM(model)(tfxai.data.load_photos(["chelsea"]))
+    """
+    if not isinstance(name, str) or not is_bundled(name):
+        raise InvalidInputError(
+            f"{name!r} is not a bundled model. Bundled models: {', '.join(names())} "
+            "(or load your own with keras.saving.load_model)."
+        )
+    return BUNDLED[_key(name)][0]()

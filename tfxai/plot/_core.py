@@ -121,12 +121,25 @@ def colorize(heatmap: np.ndarray, norm: mcolors.Normalize, cmap: str | mcolors.C
     return colormap(np.clip(norm(heatmap), 0.0, 1.0))[..., :3]
 
 
+#: Signed maps: the opacity of an attribution at the clip value is ``SIGNED_GAIN * alpha`` (at most 1).
+SIGNED_GAIN = 2.0
+
+
 def blend(image: np.ndarray, heatmap: np.ndarray, *, alpha: float, cmap: Any, signed: bool,
           clip_percentile: float | None) -> tuple[np.ndarray, mcolors.Normalize, Any]:
-    """The overlay of a map on an RGB image: ``(1 - a) * image + a * colours``.
+    """The overlay of a map on an RGB image: ``(1 - a) * background + a * colours``.
 
-    For unsigned maps ``a = alpha`` everywhere; for signed maps ``a`` is
-    ``alpha * |map| / v`` so that near-zero attributions leave the photo visible.
+    Unsigned maps: ``a = alpha`` everywhere, over the photo.
+
+    Signed maps (Input x Gradient, Guided Backprop...) are mostly near zero with
+    a few large values, so a uniform opacity hides them and a linear one makes
+    them invisible. They are drawn over the photo in grey (so red and blue
+    cannot be confused with the photo's own colours) with
+    ``a = min(1, SIGNED_GAIN * alpha) * sqrt(|map| / v)``, ``v`` the
+    `clip_percentile`-th percentile of ``|map|`` (the colour scale is ``[-v, v]``):
+    zero attributions leave the grey photo, an attribution of a quarter of
+    ``v`` is half as opaque as one at ``v``.
+
     Returns the blended RGB image, the norm and the colour map used.
     """
     if not 0.0 <= float(alpha) <= 1.0:
@@ -136,7 +149,10 @@ def blend(image: np.ndarray, heatmap: np.ndarray, *, alpha: float, cmap: Any, si
     norm = map_norm(heatmap, signed, clip_percentile)
     colours = colorize(heatmap, norm, cmap)
     if signed:
-        weight = alpha * np.clip(np.abs(heatmap) / norm.vmax, 0.0, 1.0)[..., None]
+        grey = image @ np.array([0.299, 0.587, 0.114])
+        image = np.repeat(grey[..., None], 3, axis=-1)
+        strength = np.sqrt(np.clip(np.abs(heatmap) / norm.vmax, 0.0, 1.0))
+        weight = min(1.0, SIGNED_GAIN * float(alpha)) * strength[..., None]
     else:
         weight = float(alpha)
     return (1.0 - weight) * image + weight * colours, norm, cmap
@@ -162,12 +178,33 @@ def panel(ax: Any = None, cell: float = 4.0):
     return ax.figure, ax
 
 
+def short_number(value: float) -> str:
+    """A compact tick label: ``0``, ``0.25``, ``12``, ``3.4e-05``, ``1.2e+03`` (at most 2 significant digits)."""
+    if value == 0:
+        return "0"
+    if 1e-2 <= abs(value) < 1e3:
+        return f"{value:.2g}"
+    mantissa, exponent = f"{value:.1e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 def add_colorbar(figure: Figure, ax: Any, norm: mcolors.Normalize, cmap: Any, label: str | None = None) -> None:
-    """A colour bar for `norm` and `cmap` next to `ax`."""
+    """A colour bar for `norm` and `cmap` next to `ax`, with 2-3 compact tick labels.
+
+    Ticks: the two ends (and 0 for a scale symmetric around it), labelled by
+    :func:`short_number`, so a map of magnitude 1e-10 reads ``-1.2e-10, 0,
+    1.2e-10`` on the bar itself instead of a ``1e-10`` multiplier above it that
+    overlaps the next panel's title.
+    """
     import matplotlib.cm as cm
 
     mappable = cm.ScalarMappable(norm=norm, cmap=cmap)
     bar = figure.colorbar(mappable, ax=ax, fraction=0.046, pad=0.02)
+    low, high = float(norm.vmin), float(norm.vmax)
+    ticks = [low, 0.0, high] if low < 0.0 < high and abs(low + high) <= 1e-9 * max(abs(low), abs(high)) else [low, high]
+    bar.set_ticks(ticks)
+    bar.set_ticklabels([short_number(t) for t in ticks])
+    bar.ax.tick_params(labelsize=7, length=2, pad=1)
     if label:
         bar.set_label(label)
 

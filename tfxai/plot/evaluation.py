@@ -68,7 +68,8 @@ def plot_sanity_grid(image: Any, randomization: dict, image_index: int = 0, max_
         max_columns: show at most this many randomised layers (evenly spaced).
 
     Columns: the image, the original map, then the map after randomising each
-    layer from the top down (titles give the last randomised layer and Spearman rho).
+    layer from the top down (titles give the last randomised layer and the Spearman rank
+    correlation with the original map, written out: a small Greek rho reads as "p").
     """
     names = list(randomization)
     first = randomization[names[0]]
@@ -92,10 +93,11 @@ def plot_sanity_grid(image: Any, randomization: dict, image_index: int = 0, max_
         for col, layer in enumerate(picks, start=2):
             axes[row, col].imshow(to_numpy(result.maps[layer][image_index]), cmap="turbo")
             label = f"{result.layers[layer]}\n" if row == 0 else ""
-            axes[row, col].set_title(f"{label}ρ={result.spearman[layer, image_index]:.2f}", fontsize=6)
+            axes[row, col].set_title(f"{label}Spearman {result.spearman[layer, image_index]:.2f}", fontsize=6)
         for ax in axes[row]:
             ax.set_xticks([])
             ax.set_yticks([])
-    figure.suptitle("Cascading randomisation (top layers first, left to right)", fontsize=9)
+    figure.suptitle("Cascading randomisation (top layers first, left to right); Spearman rank correlation "
+                    "with the original map", fontsize=9)
     figure.tight_layout()
     return figure

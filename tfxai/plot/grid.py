@@ -22,23 +22,38 @@ def method_grid(
     clip_percentile: float | None = 99.0,
     cell: float = 2.4,
     colorbar: bool = True,
+    max_columns: int = 6,
 ) -> Figure:
-    """One row per image: the image, then its map for every method as an overlay.
+    """For every image: the image, then its map for every method as an overlay.
+
+    With at most `max_columns` panels (the image and its maps) this is one row
+    per image, method names as column titles (the T-Grad paper's Fig. 1). With
+    more, each image's panels wrap onto several rows of `max_columns`, every
+    panel titled with its method, so 17 methods on one photo make a 3 x 6
+    block instead of one strip too wide to read.
 
     Args:
         images: ``(N, H, W, C)`` images (any range :func:`tfxai.plot.overlay` accepts).
         maps: ``{method name: (N, h, w) maps}`` in column order.
-        labels: one title per image for the image column (e.g. the predicted
-            class name and probability); default ``"image i"``.
+        labels: one title per image for the image panel: pass the class names
+            (e.g. ``"tabby (91%)"``); default ``"image i"``.
         alpha, cmap, clip_percentile: as in :func:`tfxai.plot.overlay`.
         signed: names of the methods whose maps are signed (or True for all);
-            they are drawn with a diverging colour map symmetric around 0.
+            they are drawn on a diverging scale symmetric around 0, over the
+            photo in grey, with an opacity growing with ``|map|`` (see
+            :func:`tfxai.plot._core.blend`).
         cell: size of one panel in inches.
-        colorbar: a colour bar beside every map (the map's own values).
+        colorbar: a colour bar beside every map (the map's own values; the
+            two ends and 0 labelled).
+        max_columns: panels per row before an image's panels wrap (>= 2).
 
     Returns:
-        A figure with ``N x (1 + len(maps))`` axes; column titles are the
-        method names.
+        A figure with ``N * (1 + len(maps))`` image axes (plus colour bars).
+
+    Example::
+
+        maps = {"Grad-CAM": tfxai.GradCAM(model)(images), "IxG": tfxai.InputXGradient(model)(images).sum(-1)}
+        tfxai.plot.method_grid(images, maps, labels=["tabby", "espresso"], signed=["IxG"])
     """
     images = _core.to_numpy(images)
     if images.ndim == 3:
@@ -49,6 +64,8 @@ def method_grid(
         raise InvalidInputError(
             f"`maps` must be a non-empty dict {{method name: (N, H, W) maps}}. Received: {type(maps).__name__}."
         )
+    if isinstance(max_columns, bool) or not isinstance(max_columns, int) or max_columns < 2:
+        raise InvalidInputError(f"`max_columns` must be an integer >= 2. Received: {max_columns!r}.")
     n = images.shape[0]
     arrays = {}
     for name, value in maps.items():
@@ -62,20 +79,27 @@ def method_grid(
         arrays[name] = array
     if labels is not None:
         _core.check_same_length("labels", labels, "images", images)
-    figure, axes = _core.new_figure(n, 1 + len(arrays), cell=cell)
+    panels = 1 + len(arrays)
+    columns = min(panels, max_columns)
+    rows_per_image = -(-panels // columns)
+    wrapped = rows_per_image > 1
+    figure, axes = _core.new_figure(n * rows_per_image, columns, cell=cell)
     for i in range(n):
+        block = axes[i * rows_per_image : (i + 1) * rows_per_image].reshape(-1)
+        for ax in block[panels:]:
+            ax.remove()
         rgb = _core.to_rgb(images[i], "images[i]")
-        axes[i, 0].imshow(rgb)
-        axes[i, 0].set_title(labels[i] if labels is not None else f"image {i}", fontsize=9)
+        block[0].imshow(rgb)
+        block[0].set_title(labels[i] if labels is not None else f"image {i}", fontsize=9)
         for j, (name, array) in enumerate(arrays.items(), start=1):
             is_signed = signed if isinstance(signed, bool) else name in signed
             blended, norm, used = _core.blend(rgb, _core.to_map(array[i]), alpha=alpha, cmap=cmap,
                                               signed=is_signed, clip_percentile=clip_percentile)
-            axes[i, j].imshow(blended)
+            block[j].imshow(blended)
             if colorbar:
-                _core.add_colorbar(figure, axes[i, j], norm, used)
-            if i == 0:
-                axes[i, j].set_title(name, fontsize=10)
+                _core.add_colorbar(figure, block[j], norm, used)
+            if i == 0 or wrapped:
+                block[j].set_title(name, fontsize=10 if not wrapped else 9)
     return figure
 
 
