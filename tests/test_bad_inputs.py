@@ -243,10 +243,6 @@ def _evaluate(**options):
     return evaluation.evaluate(cnn(), {}, None, **options)
 
 
-def named():
-    return tfxai.adapt(cnn(), class_names=["cat", "dog", "bird"])
-
-
 def _rows(rows_per_image):
     import tensorflow as tf
 

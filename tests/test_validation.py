@@ -6,7 +6,6 @@ import pytest
 import tensorflow as tf
 
 import tfxai
-import tfxai
 from tfxai import _validation
 from tfxai.errors import InvalidInputError, InvalidTypeError, TfxaiError, UnsupportedModelError
 from tests import models

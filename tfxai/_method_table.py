@@ -27,6 +27,7 @@ METHODS: tuple[tuple[str, str, bool, bool], ...] = (
     ("tgrad", "T-Grad", False, False),
     ("layercam", "LayerCAM", False, False),
     ("hirescam", "HiResCAM", False, False),
+    ("ablationcam", "Ablation-CAM", True, False),
     ("guidedbackprop", "Guided Backprop", False, True),
     ("guidedgradcam", "Guided Grad-CAM", False, True),
     ("squaregrad", "SquareGrad", False, False),
