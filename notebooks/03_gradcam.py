@@ -33,15 +33,15 @@
 
 # %%
 # %matplotlib inline
+import tfxai  # first: it loads TensorFlow without TensorFlow's C++ start-up lines
+import tfxai.data
+import tfxai.models
+import tfxai.plot
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-
-import tfxai
-import tfxai.data
-import tfxai.models
-import tfxai.plot
 
 keras.utils.set_random_seed(0)
 tf.get_logger().setLevel("ERROR")  # hide TensorFlow's notes about re-traced functions
