@@ -42,9 +42,16 @@ def images():
 
 
 @pytest.mark.parametrize("name", list(_registry.METHODS))
-def test_first_call_is_eager_and_equals_the_compiled_calls(name, model, images):
+def test_first_call_is_eager_and_equals_the_compiled_calls(monkeypatch, name, model, images):
     explainer = _build(name, model)
     targets = [0, 3, 4]
+    if explainer.slow:  # many model calls per map: compiled on the first call
+        monkeypatch.setattr(_runtime, "EAGER_CALLS", 0)
+        compiled = _build(name, model)
+        compiled(images, targets)
+        assert compiled.trace_count == 1
+        monkeypatch.setattr(_runtime, "EAGER_CALLS", 1)
+        explainer.slow = False  # the eager path must give the same maps all the same
     first = explainer(images, targets).numpy()
     assert explainer.trace_count == 0, "the first call must not trace"
     second = explainer(images, targets).numpy()  # the key comes back: traced and compiled
@@ -55,7 +62,9 @@ def test_first_call_is_eager_and_equals_the_compiled_calls(name, model, images):
     np.testing.assert_allclose(first, second, rtol=1e-6, atol=1e-6 * np.abs(second).max())
     np.testing.assert_allclose(third, second[:1], rtol=1e-5, atol=1e-6 * np.abs(second).max())
     # targets=None: the predicted class, resolved in the body (tf.cond) on both paths
-    eager_none = _build(name, model)(images).numpy()
+    eager_none = _build(name, model)
+    eager_none.slow = False
+    eager_none = eager_none(images).numpy()
     np.testing.assert_allclose(explainer(images).numpy(), eager_none, rtol=1e-6, atol=1e-6 * np.abs(eager_none).max())
 
 
@@ -99,3 +108,10 @@ def test_eager_calls_switch(monkeypatch, model, images):
     maps = [explainer(images, 1).numpy() for _ in range(3)]
     assert explainer.trace_count == 1  # two eager calls, then one trace
     np.testing.assert_allclose(maps[0], maps[2], rtol=1e-6, atol=1e-9)
+
+
+def test_slow_methods_compile_on_the_first_call(model, images):
+    explainer = tfxai.RISE(model, num_masks=40, seed=1)
+    assert explainer.slow
+    explainer(images)
+    assert explainer.trace_count == 1

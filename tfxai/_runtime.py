@@ -61,7 +61,7 @@ class Runtime:
         value = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
         return tf.constant([value % (2**31 - 1), 0], tf.int32)
 
-    def compiled(self, name: Any, body: Callable, *examples: tf.Tensor, seed: bool = False) -> Callable:
+    def compiled(self, name: Any, body: Callable, *examples: tf.Tensor, seed: bool = False, eager: bool = True) -> Callable:
         """``body(*tensors)``, run eagerly at first and as a `tf.function` once the call comes back.
 
         The `tf.function` is cached per `name` and the examples' shapes and
@@ -75,7 +75,9 @@ class Runtime:
         runs the compiled graph. ``TFXAI_EAGER_CALLS=0`` (or
         ``tfxai._runtime.EAGER_CALLS = 0``) always compiles. The bodies are
         pure TensorFlow (``tf.while_loop``, ``tf.cond``, ``tf.TensorArray``),
-        so both paths compute the same maps.
+        so both paths compute the same maps. ``eager=False`` compiles on the
+        first call: for bodies that loop over many chunks of model calls (RISE,
+        Score-CAM), where the compiled loop saves more than tracing costs.
         """
         key = (name, tuple((tuple(e.shape[1:]), e.dtype.name) for e in examples), seed)
         if key not in self._functions:
@@ -88,7 +90,7 @@ class Runtime:
                 return body(*args)
 
             self._functions[key] = tf.function(traced, input_signature=signature)
-            self._eager_left[key] = EAGER_CALLS
+            self._eager_left[key] = EAGER_CALLS if eager else 0
         if self._eager_left.get(key, 0) > 0 and tf.executing_eagerly():
             return functools.partial(self._eager, key, body)
         return self._functions[key]

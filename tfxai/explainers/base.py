@@ -129,7 +129,8 @@ class Explainer:
         images = self.runtime.images(images)
         self.check_inputs(images)
         parsed = self.runtime.targets(targets, int(images.shape[0]))
-        fn = self.runtime.compiled(name, body, images, tf.constant(parsed), seed=True)
+        # slow methods loop over many model calls: their compiled loop beats tracing's cost at once
+        fn = self.runtime.compiled(name, body, images, tf.constant(parsed), seed=True, eager=not self.slow)
         result = fn(images, tf.constant(parsed), self.runtime.seed(self.seed))
         for value in tf.nest.flatten(result):
             _runtime.check_finite(
