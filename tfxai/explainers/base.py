@@ -86,7 +86,7 @@ class Explainer:
     def predict(self, images: Any) -> np.ndarray:
         """The predicted class of each image, shape (N,) (what ``targets=None`` explains)."""
         images = self.runtime.images(images)
-        fn = self.runtime.compiled("predict", self.runtime.predicted, images)
+        fn = self.runtime.compiled("predict", self.runtime.predicted, images, eager=not self.slow)
         return fn(images).numpy()
 
     @property
