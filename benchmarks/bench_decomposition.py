@@ -1,14 +1,20 @@
 """Time T-Grad and FullGrad against one vanilla-gradient pass (SPEC goal: <= 1.3x).
 
-Usage: python benchmarks/bench_decomposition.py [--batch 16] [--repeats 3] [--models MobileNetV2 VGG16]
+Usage: python benchmarks/bench_decomposition.py [--batch 16] [--repeats 3] [--models MobileNetV2 VGG16 Lite0] [--profile]
 
 Models are keras.applications with weights=None (224x224, 1000 classes, logits
 explained); biases and BN statistics are randomised so that no term is
-trivially zero. Each explainer is called once to trace, then the methods are
+trivially zero. ``Lite0`` is the bundled, trained EfficientNet-Lite0 on the
+shipped photos (its ReLU6 sites saturate). Each explainer is called twice to
+trace (the first call runs eagerly, the second compiles), then the methods are
 called in turn `repeats` times on the same batch (interleaved, so that load from
 other processes hits every method alike) and the best time is kept; the table
 gives milliseconds per image and the ratio to the vanilla gradient, in wall-clock
 time and in CPU time of this process (steadier when other jobs share the cores).
+
+``--profile`` adds where the extra cost goes: compiled functions that stop after
+the replayed forward/backward pass with every site's gradient, or add only the
+statistics of the BN-like sites or only those of the saturating ReLU6 sites.
 """
 
 from __future__ import annotations
@@ -29,6 +35,51 @@ from tests import models as test_models  # noqa: E402
 APPLICATIONS = {"MobileNetV2": keras.applications.MobileNetV2, "VGG16": keras.applications.VGG16}
 
 
+def model_and_images(name, batch):
+    """(model, images): a randomised keras.applications model on noise, or the trained Lite0 on the photos."""
+    if name == "Lite0":
+        photos = tfxai.data.load_photos(tfxai.data.photo_names())
+        return tfxai.models.efficientnet_lite0(), np.concatenate([photos] * (batch // len(photos) + 1))[:batch]
+    model = APPLICATIONS[name](weights=None, classifier_activation=None)
+    test_models.randomize_biases_and_bn(model)
+    return model, np.random.default_rng(0).uniform(-1, 1, size=(batch, 224, 224, 3)).astype("float32")
+
+
+def profile_variants(tgrad, fullgrad, vanilla):
+    """Compiled parts of T-Grad/FullGrad: the replayed pass alone, then the statistics of one kind of site."""
+    import tensorflow as tf
+
+    from tfxai import decomposition as D
+    from tfxai.explainers import fullgrad as F, tgrad as T
+
+    dec = tgrad.decomposition
+    signature = [tf.TensorSpec([None, 224, 224, 3]), tf.TensorSpec([None], tf.int32)]
+
+    def variant(kinds, wanted):
+        @tf.function(input_signature=signature)
+        def run(x, t):
+            _, _, input_term, sites = dec.gradients(x, t)
+            out = [tf.reduce_sum(s.gradient) for s in sites]  # keeps every site's gradient in the graph
+            for s in sites:
+                if s.gradient.shape.rank == 4 and s.site.kind in kinds:
+                    out += [tf.reduce_sum(v) for v in D.site_statistics(s, wanted, input_term.dtype).values()]
+            return input_term + tf.add_n(out)
+
+        return lambda images: run(images, tf.fill([len(images)], -1))
+
+    bn = {"batch_norm", "rescaling", "conv_bias", "depthwise_bias", "separable_bias"}
+    return {
+        "vanilla gradient": vanilla,
+        "replayed pass + site gradients": variant(set(), ()),
+        "+ T-Grad statistics, BN/bias sites": variant(bn, T.STATISTICS),
+        "+ T-Grad statistics, ReLU6 sites": variant({"activation"}, T.STATISTICS),
+        "+ FullGrad statistics, BN/bias sites": variant(bn, F.STATISTICS),
+        "+ FullGrad statistics, ReLU6 sites": variant({"activation"}, F.STATISTICS),
+        "T-Grad": tgrad,
+        "FullGrad": fullgrad,
+    }
+
+
 def time_methods(methods, images, repeats):
     """Best-of-`repeats` ms/image per method, calls interleaved so that load changes hit all alike.
 
@@ -36,6 +87,7 @@ def time_methods(methods, images, repeats):
     with other jobs the CPU time of this process is the steadier of the two.
     """
     for explainer in methods.values():
+        explainer(images).numpy()  # eager first call
         explainer(images).numpy()  # trace + warm-up
     best = {name: [float("inf"), float("inf")] for name in methods}
     for _ in range(repeats):
@@ -52,18 +104,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--models", nargs="+", default=list(APPLICATIONS))
+    parser.add_argument("--models", nargs="+", default=[*APPLICATIONS, "Lite0"])
+    parser.add_argument("--profile", action="store_true", help="time the parts of T-Grad and FullGrad")
     args = parser.parse_args(argv)
-    images = np.random.default_rng(0).uniform(-1, 1, size=(args.batch, 224, 224, 3)).astype("float32")
     rows = []
     for name in args.models:
-        model = APPLICATIONS[name](weights=None, classifier_activation=None)
-        test_models.randomize_biases_and_bn(model)
+        model, images = model_and_images(name, args.batch)
         methods = {
             "vanilla gradient": tfxai.VanillaGradient(model, output="logit", batch_size=args.batch),
             "T-Grad": tfxai.TGrad(model, batch_size=args.batch),
             "FullGrad": tfxai.FullGrad(model, batch_size=args.batch),
         }
+        if args.profile:
+            methods = profile_variants(methods["T-Grad"], methods["FullGrad"], methods["vanilla gradient"])
         times = time_methods(methods, images, args.repeats)
         base, base_cpu = times["vanilla gradient"]
         for method, (ms, cpu) in times.items():

@@ -20,6 +20,8 @@ Used by every explainer, the decomposition and the metrics (one engine). A
 
 from __future__ import annotations
 
+import functools
+import os
 import warnings
 import weakref
 from typing import Any, Callable
@@ -33,6 +35,10 @@ from tfxai.errors import InvalidInputError, InvalidTypeError, NonFiniteResultErr
 PREDICTED = -1  # the in-graph marker for "explain the predicted class"
 OUTPUTS = ("logit", "probability")
 
+#: Calls per function key run eagerly before it is traced and compiled (see
+#: :meth:`Runtime.compiled`); 0 always compiles. Environment: ``TFXAI_EAGER_CALLS``.
+EAGER_CALLS = int(os.environ.get("TFXAI_EAGER_CALLS", "1"))
+
 
 class Runtime:
     """Validation, targets, compilation and chunking for one adapted model and `batch_size`."""
@@ -42,6 +48,7 @@ class Runtime:
         self.batch_size = _validation.check_positive_int(batch_size, "batch_size")
         self._functions: dict = {}
         self._steps: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # a step lives as long as its pipeline
+        self._eager_left: dict = {}  # key -> eager calls left before compiling
         self.trace_count = 0
 
     # ------------------------------------------------------------------ eager side
@@ -61,11 +68,23 @@ class Runtime:
         value = seed if seed is not None else int(np.random.default_rng().integers(2**31 - 1))
         return tf.constant([value % (2**31 - 1), 0], tf.int32)
 
-    def compiled(self, name: Any, body: Callable, *examples: tf.Tensor, seed: bool = False) -> Callable:
-        """A `tf.function` of ``body(*tensors)`` cached per `name` and the examples' shapes and dtypes.
+    def compiled(self, name: Any, body: Callable, *examples: tf.Tensor, seed: bool = False, eager: bool = True) -> Callable:
+        """``body(*tensors)``, run eagerly at first and as a `tf.function` once the call comes back.
 
-        Every example has a batch axis, left unknown in the signature; with
-        `seed`, a last argument, the ``(2,)`` int32 seed pair, is added.
+        The `tf.function` is cached per `name` and the examples' shapes and
+        dtypes (every example has a batch axis, left unknown in the signature,
+        so batch sizes share one trace); with `seed`, a last argument, the
+        ``(2,)`` int32 seed pair, is added.
+
+        The first :data:`EAGER_CALLS` calls of a key run ``body`` eagerly (no
+        tracing: a student's first map costs about as much as the eager
+        lecture code); the next call traces and compiles, and every later call
+        runs the compiled graph. ``TFXAI_EAGER_CALLS=0`` (or
+        ``tfxai._runtime.EAGER_CALLS = 0``) always compiles. The bodies are
+        pure TensorFlow (``tf.while_loop``, ``tf.cond``, ``tf.TensorArray``),
+        so both paths compute the same maps. ``eager=False`` compiles on the
+        first call: for bodies that loop over many chunks of model calls (RISE,
+        Score-CAM), where the compiled loop saves more than tracing costs.
         """
         key = (name, tuple((tuple(e.shape[1:]), e.dtype.name) for e in examples), seed)
         if key not in self._functions:
@@ -78,6 +97,9 @@ class Runtime:
                 return body(*args)
 
             self._functions[key] = tf.function(traced, input_signature=signature)
+            self._eager_left[key] = EAGER_CALLS if eager else 0
+        if self._eager_left.get(key, 0) > 0 and tf.executing_eagerly():
+            return functools.partial(self._eager, key, body)
         return self._functions[key]
 
     def step(
@@ -113,6 +135,11 @@ class Runtime:
                         what=name)
             self._steps[key] = step
         return step
+
+    def _eager(self, key: Any, body: Callable, *args: Any) -> Any:
+        """One eager call of `body` (counted against the key's eager calls)."""
+        self._eager_left[key] -= 1
+        return body(*(tf.convert_to_tensor(a) for a in args))
 
     # ------------------------------------------------------------------ in-graph helpers
     def predicted(self, images: tf.Tensor, fixed: bool = False) -> tf.Tensor:

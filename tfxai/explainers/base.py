@@ -90,7 +90,7 @@ class Explainer:
     def predict(self, images: Any) -> np.ndarray:
         """The predicted class of each image, shape (N,) (what ``targets=None`` explains)."""
         images = self.runtime.images(images)
-        fn = self.runtime.compiled("predict", self.runtime.predicted, images)
+        fn = self.runtime.compiled("predict", self.runtime.predicted, images, eager=not self.slow)
         return fn(images).numpy()
 
     @property
@@ -133,7 +133,8 @@ class Explainer:
         images = self.runtime.images(images)
         self.check_inputs(images)
         parsed = self.runtime.targets(targets, int(images.shape[0]))
-        fn = self.runtime.compiled(name, body, images, tf.constant(parsed), seed=True)
+        # slow methods loop over many model calls: their compiled loop beats tracing's cost at once
+        fn = self.runtime.compiled(name, body, images, tf.constant(parsed), seed=True, eager=not self.slow)
         result = fn(images, tf.constant(parsed), self.runtime.seed(self.seed))
         values = tf.nest.flatten(result)
         for value in values:
