@@ -15,11 +15,15 @@ from __future__ import annotations
 import os as _os
 import sys as _sys
 
+
 def _start_tensorflow_quietly() -> None:
-    """Load TensorFlow with its C++ start-up logs (CUDA probing)
-    sent to /dev/null. They are printed before absl logging starts, so no environment variable hides them.
-    Python errors are raised after stderr is restored. A library import does the same unless TensorFlow
-    is already imported or TF_CPP_MIN_LOG_LEVEL is 0 (then the terminal is left alone)."""
+    """Load TensorFlow with its C++ start-up logs (CUDA probing, oneDNN notes) sent to /dev/null.
+
+    They are printed before absl logging starts, so no environment variable hides them. Python errors
+    are raised after stderr is restored. A library import does the same unless TensorFlow is already
+    imported or TF_CPP_MIN_LOG_LEVEL is 0 (then the terminal is left alone); TF_CPP_MIN_LOG_LEVEL
+    defaults to 2 afterwards (C++ errors still show).
+    """
     _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     saved, devnull = _os.dup(2), _os.open(_os.devnull, _os.O_WRONLY)
     _os.dup2(devnull, 2)
