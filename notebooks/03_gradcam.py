@@ -68,7 +68,7 @@ logits_model.layers[-1].activation = None  # the lecture's line, applied to the 
 
 logits = logits_model(x)
 print("clone:    last activation =", logits_model.layers[-1].activation, "| outputs sum to", round(float(tf.reduce_sum(logits)), 2))
-print("original: last activation =", model.layers[-1].activation.__name__, "| outputs sum to", float(tf.reduce_sum(model(x))))
+print("original: last activation =", model.layers[-1].activation.__name__, "| outputs sum to", round(float(tf.reduce_sum(model(x))), 4))
 assert model.layers[-1].activation.__name__ == "softmax"  # the original model is untouched...
 assert abs(float(tf.reduce_sum(model(x))) - 1.0) < 1e-4  # ...and still returns probabilities
 np.testing.assert_allclose(tf.nn.softmax(logits), model(x), atol=1e-5)  # softmax(clone) = original
