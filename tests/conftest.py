@@ -41,6 +41,12 @@ def cnn64(float64):
     return models.small_cnn(num_classes=5)
 
 
+@pytest.fixture(scope="module")
+def softmax_cnn():
+    """:func:`tests.models.small_cnn` on 16x16x3 images, 5 classes, ending in softmax (seeded): the contract's model."""
+    return models.small_cnn((16, 16, 3), num_classes=5, softmax=True, seed=4)
+
+
 @pytest.fixture(scope="session")
 def localisation():
     """(trained model ending in softmax, images, labels, masks) on held-out generated data."""

@@ -32,8 +32,8 @@ STOCHASTIC = {"smoothgrad", "ig-uniform", "noisetunnel-inputxgradient"}
 
 
 @pytest.fixture(scope="module")
-def model():
-    return models.small_cnn((16, 16, 3), num_classes=5, softmax=True, seed=4)
+def model(softmax_cnn):
+    return softmax_cnn
 
 
 @pytest.fixture(scope="module")

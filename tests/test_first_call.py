@@ -17,7 +17,6 @@ import pytest
 import tensorflow as tf
 
 import tfxai
-from tests import models
 from tests.reference import decomposition as reference_decomposition
 from tfxai import _registry, _runtime
 
@@ -32,8 +31,8 @@ def _build(name, model, batch_size=2):
 
 
 @pytest.fixture(scope="module")
-def model():
-    return models.small_cnn((16, 16, 3), num_classes=5, softmax=True, seed=4)
+def model(softmax_cnn):
+    return softmax_cnn
 
 
 @pytest.fixture(scope="module")
