@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfxai import _batching, _integration, _runtime, _validation, baselines
-from tfxai.errors import InvalidInputError, InvalidTypeError
+from tfxai.errors import InvalidInputError
 from tfxai.explainers.base import AttributionExplainer
 
 
@@ -84,24 +84,13 @@ class IntegratedGradients(AttributionExplainer):
         self.num_steps = _validation.check_positive_int(num_steps, "num_steps")
         self.method = _validation.check_choice(method, "method", _integration.METHODS)
         self.num_baseline_samples = _validation.check_positive_int(num_baseline_samples, "num_baseline_samples")
-        if isinstance(baseline, str):
-            _validation.check_choice(baseline, "baseline", baselines.NAMES)
-            if self.num_baseline_samples > 1 and baseline not in baselines.RANDOM:
-                raise InvalidInputError(
-                    f"`num_baseline_samples` > 1 only makes sense for random baselines {baselines.RANDOM}; "
-                    f"baseline {baseline!r} is deterministic. Received: num_baseline_samples={num_baseline_samples}."
-                )
-        elif not callable(baseline):
-            try:
-                baseline = np.asarray(baseline, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise InvalidTypeError(
-                    "`baseline` must be a baseline name, a number, an array or a callable. "
-                    f"Received: baseline={baseline!r}."
-                ) from None
-            if not np.all(np.isfinite(baseline)):
-                raise InvalidInputError("`baseline` contains NaN or infinite values.")
-        self.baseline = baseline
+        self._baseline = baselines.Baseline(baseline)
+        if self.num_baseline_samples > 1 and not self._baseline.random:
+            raise InvalidInputError(
+                f"`num_baseline_samples` > 1 only makes sense for random baselines {baselines.RANDOM}; "
+                f"baseline {baseline!r} is deterministic. Received: num_baseline_samples={num_baseline_samples}."
+            )
+        self.baseline = self._baseline.value
 
     @property
     def input_range(self) -> tuple[float, float]:
@@ -110,36 +99,11 @@ class IntegratedGradients(AttributionExplainer):
 
     def baselines(self, images: tf.Tensor, seed: tf.Tensor, draw: tf.Tensor | int = 0) -> tf.Tensor:
         """Baselines ``(N, H, W, C)`` for draw `draw` (in-graph)."""
-        if isinstance(self.baseline, str):
-            return baselines.make(self.baseline, images, self.input_range, _runtime.row_seed(seed, draw))
-        if callable(self.baseline):
-            return tf.cast(self.baseline(images), images.dtype)
-        return tf.broadcast_to(tf.cast(self.baseline, images.dtype), tf.shape(images))
+        return self._baseline(images, self.input_range, _runtime.row_seed(seed, draw))
 
     def check_inputs(self, images: tf.Tensor) -> None:
         """Check an array baseline's shape, and a callable baseline's output, eagerly before tracing."""
-        if isinstance(self.baseline, np.ndarray):
-            try:
-                np.broadcast_shapes(self.baseline.shape, tuple(images.shape))
-            except ValueError:
-                raise InvalidInputError(
-                    f"`baseline` of shape {self.baseline.shape} cannot be broadcast to images of shape "
-                    f"{tuple(images.shape)}. Pass a number, one image (H, W, C) or N images."
-                ) from None
-        elif callable(self.baseline) and not isinstance(self.baseline, str):
-            value = np.asarray(self.baseline(images[:1]))
-            try:
-                np.broadcast_shapes(value.shape, (1, *images.shape[1:]))
-            except ValueError:
-                raise InvalidInputError(
-                    f"The `baseline` callable returned shape {value.shape} for images of shape "
-                    f"{(1, *images.shape[1:])}; it must return baselines of the images' shape."
-                ) from None
-            if value.dtype.kind not in "biuf" or not np.all(np.isfinite(value)):
-                raise InvalidInputError(
-                    "The `baseline` callable returned NaN, infinite or non-numeric values; it must return "
-                    "finite baselines in the model's input space."
-                )
+        self._baseline.check(images)
 
     def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         targets = self.runtime.resolve(images, targets)
@@ -168,7 +132,7 @@ class IntegratedGradients(AttributionExplainer):
         Exact for deterministic baselines; for random ones the same `seed` must
         have produced `attributions`.
         """
-        if self.seed is None and self.baseline in baselines.RANDOM:
+        if self.seed is None and self._baseline.random:
             raise InvalidInputError("convergence_delta needs a fixed `seed` for random baselines.")
 
         def body(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
