@@ -1,6 +1,7 @@
-"""Time T-Grad and FullGrad against one vanilla-gradient pass (SPEC goal: <= 1.3x).
+"""Time the decompositions against one vanilla-gradient pass (T-Grad/FullGrad goal <= 1.3x, LRP/DeepLIFT <= 1.5x).
 
-Usage: python benchmarks/bench_decomposition.py [--batch 16] [--repeats 3] [--models MobileNetV2 VGG16 Lite0] [--profile]
+Usage: python benchmarks/bench_decomposition.py [--batch 16] [--repeats 3] [--models MobileNetV2 VGG16 Lite0]
+       [--methods tgrad,fullgrad,lrp,lrp_epsilon_plus_flat,deeplift] [--profile]
 
 Models are keras.applications with weights=None (224x224, 1000 classes, logits
 explained); biases and BN statistics are randomised so that no term is
@@ -80,6 +81,18 @@ def profile_variants(tgrad, fullgrad, vanilla):
     }
 
 
+#: The timed explainers besides the vanilla gradient: name -> factory(model, batch).
+CANDIDATES = {
+    "tgrad": ("T-Grad", lambda m, b: tfxai.TGrad(m, batch_size=b)),
+    "fullgrad": ("FullGrad", lambda m, b: tfxai.FullGrad(m, batch_size=b)),
+    "lrp": ("LRP epsilon", lambda m, b: tfxai.LRP(m, batch_size=b)),
+    "lrp_epsilon_plus_flat": ("LRP EpsilonPlusFlat", lambda m, b: tfxai.LRP(m, composite="epsilon_plus_flat", batch_size=b)),
+    "lrp_epsilon_gamma_box": ("LRP EpsilonGammaBox", lambda m, b: tfxai.LRP(m, composite="epsilon_gamma_box", batch_size=b)),
+    "lrp_epsilon_alpha2_beta1": ("LRP EpsilonAlpha2Beta1", lambda m, b: tfxai.LRP(m, composite="epsilon_alpha2_beta1", batch_size=b)),
+    "deeplift": ("DeepLIFT", lambda m, b: tfxai.DeepLIFT(m, batch_size=b)),
+}
+
+
 def time_methods(methods, images, repeats):
     """Best-of-`repeats` ms/image per method, calls interleaved so that load changes hit all alike.
 
@@ -105,23 +118,24 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=[*APPLICATIONS, "Lite0"])
+    parser.add_argument("--methods", type=lambda text: text.split(","), default=["tgrad", "fullgrad"],
+                        help=f"comma-separated, from {', '.join(CANDIDATES)}")
     parser.add_argument("--profile", action="store_true", help="time the parts of T-Grad and FullGrad")
     args = parser.parse_args(argv)
     rows = []
     for name in args.models:
         model, images = model_and_images(name, args.batch)
-        methods = {
-            "vanilla gradient": tfxai.VanillaGradient(model, output="logit", batch_size=args.batch),
-            "T-Grad": tfxai.TGrad(model, batch_size=args.batch),
-            "FullGrad": tfxai.FullGrad(model, batch_size=args.batch),
-        }
+        methods = {"vanilla gradient": tfxai.VanillaGradient(model, output="logit", batch_size=args.batch)}
+        for key in args.methods:
+            title, factory = CANDIDATES[key]
+            methods[title] = factory(model, args.batch)
         if args.profile:
             methods = profile_variants(methods["T-Grad"], methods["FullGrad"], methods["vanilla gradient"])
         times = time_methods(methods, images, args.repeats)
         base, base_cpu = times["vanilla gradient"]
         for method, (ms, cpu) in times.items():
             rows.append((name, method, ms, ms / base, cpu, cpu / base_cpu))
-            print(f"{name:12s} {method:17s} {ms:9.1f} ms/image  {ms / base:5.2f}x   CPU {cpu:7.1f} ms/image "
+            print(f"{name:12s} {method:22s} {ms:9.1f} ms/image  {ms / base:5.2f}x   CPU {cpu:7.1f} ms/image "
                   f"{cpu / base_cpu:5.2f}x", flush=True)
     print(f"\nbatch {args.batch}, best of {args.repeats} interleaved calls after one warm-up; tfxai from "
           f"{Path(tfxai.__file__).parent}\n")
