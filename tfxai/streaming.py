@@ -570,20 +570,6 @@ def _progress(total: int, enabled: bool, worker: int, workers: int) -> Any:
 
 
 # ----------------------------------------------------------------------------- command line
-def add_folder_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``explain FOLDER`` (streaming) added to the ``explain`` sub-parser."""
-    from tfxai._cli_common import positive_int
-
-    group = parser.add_argument_group("folders (explain FOLDER --out DIR: streamed, sharded, resumable)")
-    group.add_argument("--batch-size", type=positive_int, default=16, help="images per step (default 16)")
-    group.add_argument("--shard-size", type=positive_int, default=256, help="images per shard file (default 256)")
-    group.add_argument("--strategy", choices=distribute.STRATEGIES, default="none",
-                       help="none: one device; mirrored: every local GPU; multi-worker: from TF_CONFIG")
-    group.add_argument("--on-error", choices=("skip", "raise"), default="skip",
-                       help="unreadable files: skip them with a warning naming them (default) or stop")
-    group.add_argument("--jit-compile", action="store_true", help="compile the step with XLA")
-
-
 def run_folder(args: argparse.Namespace) -> int:
     """``python -m tfxai explain FOLDER --model M --out DIR``: stream a folder (``args.images == [FOLDER]``)."""
     strategy = distribute.strategy_from_name(getattr(args, "strategy", "none"))  # before anything else runs

@@ -52,6 +52,7 @@ from tfxai import _batching, _runtime, _validation
 from tfxai.adapter import adapt
 from tfxai.errors import InvalidInputError, InvalidTypeError
 from tfxai.metrics.perturbation import pixel_ranks
+from tfxai.metrics._common import check_maps
 
 ORDERS = ("morf", "lerf")
 #: (dy, dx) -> weight of the neighbours (the authors' ``neighbors_weights``).
@@ -252,7 +253,7 @@ def road(
         :class:`ROADResult`.
     """
     adapter = adapt(model)
-    runtime = _runtime.Runtime(adapter, batch_size)
+    runtime = adapter.runtime(_validation.check_positive_int(batch_size, "batch_size"))
     images = runtime.images(images)
     output = _validation.check_choice(output, "output", _runtime.OUTPUTS)
     if isinstance(orders, str):
@@ -272,15 +273,7 @@ def road(
         max_iterations = _validation.check_positive_int(max_iterations, "max_iterations")
     seed = _validation.check_seed(seed) or 0
     n, height, width = int(images.shape[0]), int(images.shape[1]), int(images.shape[2])
-    maps = tf.convert_to_tensor(np.asarray(maps), images.dtype) if not tf.is_tensor(maps) else tf.cast(maps, images.dtype)
-    if maps.shape.rank != 3 or int(maps.shape[0]) != n:
-        raise InvalidInputError(f"`maps` must have shape (N, H, W) with N = {n}; received {tuple(maps.shape)}.")
-    if tuple(maps.shape[1:]) != (height, width):
-        from tfxai import image_ops
-
-        maps = image_ops.resize(maps, (height, width))
-    if not bool(tf.reduce_all(tf.math.is_finite(maps))):
-        raise InvalidInputError("`maps` contain NaN or infinite values.")
+    maps = check_maps(maps, images)
     parsed = runtime.targets(targets, n)
     counts, scores_fn = road_scores_fn(adapter, (height, width), percentages=percents, orders=orders, noise=noise,
                                        tolerance=tolerance, max_iterations=max_iterations, output=output,
