@@ -137,7 +137,7 @@ class BlurIG(AttributionExplainer):
             else:
                 point = image_ops.gaussian_blur_zero(x, sigma, reach, self.truncate)
                 ahead = image_ops.gaussian_blur_zero(x, sigma + self.grad_step, reach, self.truncate)
-                velocity = (ahead - point) / tf.cast(self.grad_step, dtype)
+                velocity = (ahead - point) / tf.constant(self.grad_step, dtype)
             grads = self.input_gradients(point, tf.gather(targets, image_index))[0]
             return -tf.cast(step, dtype)[:, None, None, None] * velocity * grads
 
