@@ -53,32 +53,43 @@ def blur_numpy(image, sigma, truncate=4.0):
     kernel = np.exp(-0.5 * (t / sigma) ** 2)
     kernel /= kernel.sum()
     height, width = image.shape[:2]
-    out = np.zeros_like(image)
-    for i in range(height):
-        for j in range(width):
-            for a in range(height):
-                for b in range(width):
-                    if abs(i - a) <= radius and abs(j - b) <= radius:
-                        out[i, j] += kernel[i - a + radius] * kernel[j - b + radius] * image[a, b]
-    return out
+
+    def weight(i, a):  # the tap between output i and input a; 0 beyond the radius (inputs outside are 0)
+        return kernel[i - a + radius] if abs(i - a) <= radius else 0.0
+
+    rows = np.array([[weight(i, a) for a in range(height)] for i in range(height)])
+    cols = np.array([[weight(j, b) for b in range(width)] for j in range(width)])
+    # out[i, j] = sum_{a, b} k(i - a) k(j - b) x[a, b]
+    return np.einsum("ia,jb,abc->ijc", rows, cols, image)
 
 
-def blur_ig_numpy(params, image, target, max_sigma, steps, grad_step=None, sqrt=False, truncate=4.0):
-    """PAIR's Blur IG loop (saliency.core.blur_ig, batch_size=1), float64; grad_step None: a central difference."""
+def blur_ig_numpy(params, image, target, max_sigma, steps, grad_step=None, sqrt=False, truncate=4.0,
+                  method="riemann_left"):
+    """PAIR's Blur IG loop (saliency.core.blur_ig, batch_size=1), float64; grad_step None: a central difference.
+
+    `method`: PAIR's left sum, or the midpoint / trapezoid rule on the same sigma grid.
+    """
     fractions = np.arange(steps + 1) / steps
-    sigmas = max_sigma * (np.sqrt(fractions) if sqrt else fractions)
+    grid = max_sigma * (np.sqrt(fractions) if sqrt else fractions)
+    widths = np.diff(grid)
+    if method == "riemann_left":
+        nodes, weights = grid[:-1], widths
+    elif method == "riemann_middle":
+        nodes, weights = (grid[:-1] + grid[1:]) / 2, widths
+    else:
+        nodes, weights = grid, (np.r_[widths, 0.0] + np.r_[0.0, widths]) / 2
     total = np.zeros_like(image)
-    for k in range(steps):
-        point = blur_numpy(image, sigmas[k], truncate)
+    for sigma, weight in zip(nodes, weights):
+        point = blur_numpy(image, sigma, truncate)
         if grad_step is not None:
-            velocity = (blur_numpy(image, sigmas[k] + grad_step, truncate) - point) / grad_step
-        elif sigmas[k] == 0:
+            velocity = (blur_numpy(image, sigma + grad_step, truncate) - point) / grad_step
+        elif sigma == 0:
             velocity = np.zeros_like(image)
         else:
-            h = 1e-5 * sigmas[k]
-            velocity = (blur_numpy(image, sigmas[k] + h, truncate) - blur_numpy(image, sigmas[k] - h, truncate)) / (2 * h)
+            h = 1e-5 * sigma
+            velocity = (blur_numpy(image, sigma + h, truncate) - blur_numpy(image, sigma - h, truncate)) / (2 * h)
         grad = mlp_gradient(params, point[None], target)[0]
-        total += (sigmas[k + 1] - sigmas[k]) * velocity * grad
+        total += weight * velocity * grad
     return -total
 
 
@@ -133,6 +144,16 @@ def test_blur_ig_equals_the_float64_reference_of_pairs_algorithm(mlp, images, ma
         np.testing.assert_allclose(got_exact[n], reference, rtol=0, atol=1e-6 * np.abs(reference).max())
     assert fd.max_sigma == max_sigma
     np.testing.assert_allclose(exact(images, targets), np.abs(got_exact).sum(-1), rtol=1e-12)  # the map: sum_c |a|
+
+
+@pytest.mark.parametrize("method, sqrt", [("riemann_middle", False), ("trapezoid", True)])
+def test_blur_ig_quadrature_rules_equal_the_reference(mlp, images, method, sqrt):
+    model, params = mlp
+    explainer = tfxai.BlurIG(model, max_sigma=3.0, num_steps=5, sqrt=sqrt, method=method, batch_size=4)
+    got = explainer.attributions(images, 1).numpy()
+    for n in range(len(images)):
+        reference = blur_ig_numpy(params, images[n], 1, 3.0, 5, sqrt=sqrt, method=method)
+        np.testing.assert_allclose(got[n], reference, rtol=0, atol=1e-6 * np.abs(reference).max())
 
 
 @pytest.mark.parametrize("truncate", [None, 4.0])

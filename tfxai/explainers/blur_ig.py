@@ -17,6 +17,9 @@ from tfxai.explainers.base import AttributionExplainer
 #: The largest `max_sigma` (pixels) accepted: its kernel has ``8 * MAX_SIGMA + 1`` taps per row.
 MAX_SIGMA = 1e4
 
+#: Quadrature rules on the sigma grid (``riemann_left`` is PAIR's).
+METHODS = ("riemann_left", "riemann_middle", "trapezoid")
+
 
 class BlurIG(AttributionExplainer):
     """Integrated Gradients along the blur path ``gamma(sigma) = G_sigma * x`` from ``sigma_max`` down to 0.
@@ -31,7 +34,8 @@ class BlurIG(AttributionExplainer):
     * the sigma grid ``sigma_k = k sigma_max / m`` (``sqrt=True``: ``sigma_max sqrt(k / m)``),
       ``k = 0..m``, ``m = num_steps``; the integral is the left Riemann sum
       ``- sum_{k<m} (sigma_{k+1} - sigma_k) grad(gamma(sigma_k)) * gamma'(sigma_k)``
-      (``m`` gradient passes per image);
+      (``m`` gradient passes per image). ``method="riemann_middle"`` evaluates the midpoints
+      ``(sigma_k + sigma_{k+1}) / 2`` instead, ``"trapezoid"`` the ``m + 1`` grid points.
     * ``G_sigma`` blurs the two spatial axes (not the channels) with the sampled Gaussian truncated at
       ``truncate * sigma`` (SciPy's ``gaussian_filter(mode="constant", truncate=4.0)``): **zero
       padding in the model's input space**. A kernel larger than the image is exact, not clipped
@@ -43,6 +47,13 @@ class BlurIG(AttributionExplainer):
       ``dk(t)/dsigma = k(t) (t^2 - sum_u k(u) u^2) / sigma^3`` (two more separable products, no
       extra model call); ``grad_step=h`` uses PAIR's forward difference
       ``(G_{sigma+h} * x - G_sigma * x) / h`` instead (bias O(h)).
+
+    Check the quadrature with :meth:`convergence_delta`. The integrand peaks at small sigmas
+    (``gamma'(0) = 0``, then the blur removes the finest detail around sigma 0.3-1 pixel), which
+    PAIR's left sum with steps of ``max_sigma / m`` (0.5 pixel by default) does not resolve: on
+    noise images the gap was 20% of the logit drop at the defaults and 4% with 400 steps
+    (``riemann_middle``: 17% and 1.5%); on photos it is smaller. More steps, a smaller
+    `max_sigma` or ``riemann_middle`` reduce it.
 
     Differences from PAIR: ``sqrt=True`` here ends at `max_sigma` (PAIR's grid
     ``sqrt(k max_sigma / m)`` ends at ``sqrt(max_sigma)``; PAIR with ``max_sigma=s**2`` equals
@@ -64,8 +75,10 @@ class BlurIG(AttributionExplainer):
         max_sigma: the largest blur (pixels), the path's start; > 0.
         num_steps: intervals ``m`` of the sigma grid (gradient passes per image).
         grad_step: None (exact derivative) or PAIR's finite-difference step in sigma (> 0).
-        sqrt: square-root spacing of the sigmas (denser at small blurs).
+        sqrt: square-root spacing of the sigmas (denser at large blurs: the first step is
+            ``max_sigma / sqrt(m)``).
         truncate: kernel radius in sigmas (SciPy's 4.0); None: no truncation (a smooth path).
+        method: the quadrature rule on the sigma grid, one of :data:`METHODS` (``riemann_left``: PAIR's).
         output: ``"logit"`` (default) or ``"probability"``.
         batch_size: rows (blurred images) per gradient pass.
 
@@ -91,6 +104,7 @@ class BlurIG(AttributionExplainer):
         grad_step: float | None = None,
         sqrt: bool = False,
         truncate: float | None = 4.0,
+        method: str = "riemann_left",
         output: str = "logit",
         batch_size: int = 32,
     ):
@@ -107,6 +121,7 @@ class BlurIG(AttributionExplainer):
             raise InvalidTypeError(f"`sqrt` must be True or False. Received: sqrt={sqrt!r}.")
         self.sqrt = bool(sqrt)
         self.truncate = None if truncate is None else _positive_float(truncate, "truncate")
+        self.method = _validation.check_choice(method, "method", METHODS)
 
     def sigmas(self) -> np.ndarray:
         """The ``num_steps + 1`` sigmas of the grid, float64, from 0 to `max_sigma`."""
@@ -124,6 +139,16 @@ class BlurIG(AttributionExplainer):
         fraction = tf.cast(k, tf.float64) / self.num_steps
         return self.max_sigma * (tf.sqrt(fraction) if self.sqrt else fraction)
 
+    def _node(self, k: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """``(sigma, weight)`` of quadrature point `k` (float64): the rule `method` on the sigma grid."""
+        low, high = self._sigma(k), self._sigma(k + 1)
+        if self.method == "riemann_left":
+            return low, high - low
+        if self.method == "riemann_middle":
+            return (low + high) / 2, high - low
+        before = self._sigma(tf.maximum(k - 1, 0))  # trapezoid: (sigma_{k+1} - sigma_{k-1}) / 2, halved at the ends
+        return low, (tf.where(k < self.num_steps, high - low, tf.zeros_like(low)) + (low - before)) / 2
+
     def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         targets = self.runtime.resolve(images, targets)
         dtype = images.dtype
@@ -131,7 +156,7 @@ class BlurIG(AttributionExplainer):
 
         def row(image_index: tf.Tensor, k: tf.Tensor) -> tf.Tensor:
             x = tf.gather(images, image_index)
-            sigma, step = self._sigma(k), self._sigma(k + 1) - self._sigma(k)
+            sigma, step = self._node(k)
             if self.grad_step is None:
                 point, velocity = image_ops.gaussian_blur_zero(x, sigma, reach, self.truncate, derivative=True)
             else:
@@ -142,10 +167,16 @@ class BlurIG(AttributionExplainer):
             return -tf.cast(step, dtype)[:, None, None, None] * velocity * grads
 
         spec = tf.TensorSpec(images.shape[1:], dtype)
-        return _batching.accumulate_rows(row, tf.shape(images)[0], self.num_steps, self.batch_size, spec)
+        points = self.num_steps + (self.method == "trapezoid")
+        return _batching.accumulate_rows(row, tf.shape(images)[0], points, self.batch_size, spec)
 
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(tf.abs(attributions), axis=-1)
+
+    def degenerate_cause(self, zero: bool) -> str:
+        if zero and self.num_steps == 1:
+            return "num_steps=1 evaluates the path at sigma = 0 only, where the blur's derivative is 0; use more steps"
+        return super().degenerate_cause(zero)
 
     def convergence_delta(self, images: Any, attributions: Any, targets: Any = None) -> np.ndarray:
         """``sum BlurIG - (score(x) - score(G_{max_sigma} * x))`` per image, shape (N,): the quadrature error."""
