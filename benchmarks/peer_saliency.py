@@ -110,6 +110,9 @@ def blur_ig(model, images: np.ndarray, targets: np.ndarray, core) -> dict:
         float(np.abs(fd.convergence_delta(images, same, targets)).max() / np.abs(drop).max()),
         float(np.abs(explainer.convergence_delta(images, exact, targets)).max() / np.abs(drop).max()),
     ]
+    middle, _, midpoint = ours(method="riemann_middle")
+    rows["tfxai riemann_middle: completeness gap / |drop|"] = float(
+        np.abs(midpoint.convergence_delta(images, middle, targets)).max() / np.abs(drop).max())
     # sqrt spacing: PAIR's grid sqrt(k max_sigma / m) ends at sqrt(max_sigma); tfxai's max_sigma sqrt(k / m) at max_sigma
     sqrt_ours, _, _ = ours(max_sigma=5.0, num_steps=20, grad_step=0.01, sqrt=True)
     sqrt_theirs, _ = peer(max_sigma=25.0, steps=20, sqrt=True, batch_size=1)
@@ -127,8 +130,8 @@ METHODS = {"Blur IG": blur_ig}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--saliency-python", default="/tmp/peer-saliency/bin/python")
-    parser.add_argument("--size", type=int, default=32, help="image size (the default max_sigma=50 exceeds 32)")
-    parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--sizes", default="32,224", help="image sizes (the default max_sigma=50 exceeds 32)")
+    parser.add_argument("--images", type=int, default=3, help="images per size (one at sizes above 64)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     import keras
@@ -136,15 +139,17 @@ def main() -> None:
     from tests import models
 
     core = import_saliency(args.saliency_python)
-    images = np.random.default_rng(0).uniform(size=(args.images, args.size, args.size, 3))
-    targets = np.arange(args.images) % 5
-    report: dict = {"saliency": getattr(sys.modules.get("saliency"), "__version__", "?"), "size": args.size}
-    for dtype in ("float64", "float32"):
-        keras.utils.clear_session()
-        model = models.small_cnn((args.size, args.size, 3), num_classes=5, seed=4, dtype=dtype)
-        for title, method in METHODS.items():
-            rows = method(model, images.astype(dtype), targets, core)
-            report[f"{title} ({dtype})"] = rows
+    report: dict = {"saliency": getattr(sys.modules.get("saliency"), "__version__", "?")}
+    for size in (int(v) for v in args.sizes.split(",")):
+        count = args.images if size <= 64 else 1
+        images = np.random.default_rng(0).uniform(size=(count, size, size, 3))
+        targets = np.arange(count) % 5
+        for dtype in ("float64", "float32"):
+            keras.utils.clear_session()
+            model = models.small_cnn((size, size, 3), num_classes=5, seed=4, dtype=dtype)
+            for title, method in METHODS.items():
+                report[f"{title} ({dtype}, {count} random {size}x{size} images)"] = method(
+                    model, images.astype(dtype), targets, core)
     width = max(len(k) for rows in report.values() if isinstance(rows, dict) for k in rows)
     for title, rows in report.items():
         if not isinstance(rows, dict):
