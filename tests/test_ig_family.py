@@ -292,3 +292,22 @@ def test_eg_uniform_distribution_draws_noise_in_the_input_range(mlp, images):
     expected = mlp_logits(params, images)[:, 1] - mlp_logits(params, noise)[:, 1].mean()
     delta = explainer.convergence_delta(images, attributions, 1)
     np.testing.assert_allclose(delta, attributions.sum(axis=(1, 2, 3)) - expected, atol=1e-10)
+
+
+def test_eg_seeds_reproduce_and_unseeded_calls_differ(mlp, images):
+    model, _ = mlp
+    baselines = np.random.default_rng(8).uniform(0, 1, size=(6, 6, 6, 2))
+    first = tfxai.ExpectedGradients(model, baselines=baselines, num_samples=4, seed=1)(images, 0).numpy()
+    np.testing.assert_array_equal(tfxai.ExpectedGradients(model, baselines=baselines, num_samples=4, seed=1)(images, 0), first)
+    assert not np.allclose(tfxai.ExpectedGradients(model, baselines=baselines, num_samples=4, seed=2)(images, 0), first)
+    unseeded = tfxai.ExpectedGradients(model, baselines=baselines, num_samples=4)
+    assert not np.allclose(unseeded(images, 0), unseeded(images, 0))
+
+
+def test_eg_baselines_must_match_the_images_of_a_model_taking_any_size():
+    inputs = keras.Input((None, None, 2))
+    model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(inputs)))
+    explainer = tfxai.ExpectedGradients(model, baselines=np.zeros((2, 8, 8, 2)), num_samples=2, seed=0)
+    assert explainer(np.ones((1, 8, 8, 2)), 0).shape == (1, 8, 8)
+    with pytest.raises(ValueError, match=r"\(2, 8, 8, 2\).*\(1, 6, 6, 2\).*\(H, W, C\)"):
+        explainer(np.ones((1, 6, 6, 2)), 0)
