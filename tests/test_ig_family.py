@@ -308,6 +308,6 @@ def test_eg_baselines_must_match_the_images_of_a_model_taking_any_size():
     inputs = keras.Input((None, None, 2))
     model = keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(inputs)))
     explainer = tfxai.ExpectedGradients(model, baselines=np.zeros((2, 8, 8, 2)), num_samples=2, seed=0)
-    assert explainer(np.ones((1, 8, 8, 2)), 0).shape == (1, 8, 8)
+    assert explainer(np.random.default_rng(0).uniform(size=(1, 8, 8, 2)), 0).shape == (1, 8, 8)
     with pytest.raises(ValueError, match=r"\(2, 8, 8, 2\).*\(1, 6, 6, 2\).*\(H, W, C\)"):
         explainer(np.ones((1, 6, 6, 2)), 0)
