@@ -234,6 +234,35 @@ CASES = [
     ("images-dataset-iterator (was: 'dtype object')", lambda: tfxai.IntegratedGradients(cnn())(iter(tf.data.Dataset.from_tensor_slices(X).batch(2))), T, r"received an iterator"),
     ("images-generator (was: 'dtype object')", lambda: tfxai.VanillaGradient(cnn())(image for image in X), T, r"received a generator.*np.stack"),
     ("metric-images-dataset (was: 'dtype object')", lambda: metrics.deletion(cnn(), tf.data.Dataset.from_tensor_slices(X), X[..., 0]), T, r"tf.data.Dataset"),
+    # Expected Gradients and Blur IG (issue 19)
+    ("eg-missing-baselines", lambda: tfxai.ExpectedGradients(cnn()), T, r"baselines"),
+    ("eg-baselines-none", lambda: tfxai.ExpectedGradients(cnn(), baselines=None), T, r"array \(B, H, W, C\).*Dataset.*uniform"),
+    ("eg-baselines-unknown-name", lambda: tfxai.ExpectedGradients(cnn(), baselines="black"), E, r"baselines.*'uniform'"),
+    ("eg-baselines-one-image", lambda: tfxai.ExpectedGradients(cnn(), baselines=X[0]), E, r"one image.*baselines\[None\].*IntegratedGradients"),
+    ("eg-baselines-wrong-size", lambda: tfxai.ExpectedGradients(cnn(), baselines=np.zeros((2, 8, 8, 3))), E, r"\(2, 8, 8, 3\).*\(N, 16, 16, 3\)"),
+    ("eg-baselines-2d", lambda: tfxai.ExpectedGradients(cnn(), baselines=np.zeros((16, 16))), E, r"\(B, H, W, C\).*\(16, 16\)"),
+    ("eg-baselines-empty", lambda: tfxai.ExpectedGradients(cnn(), baselines=X[:0]), E, r"no image"),
+    ("eg-baselines-nan", lambda: tfxai.ExpectedGradients(cnn(), baselines=np.where(X > 0.5, np.nan, X)), E, r"baselines.*NaN"),
+    ("eg-baselines-strings", lambda: tfxai.ExpectedGradients(cnn(), baselines=np.full((1, 16, 16, 3), "a")), T, r"baselines.*dtype"),
+    ("eg-baselines-generator", lambda: tfxai.ExpectedGradients(cnn(), baselines=(x for x in X)), T, r"baselines.*generator"),
+    ("eg-baselines-empty-dataset", lambda: tfxai.ExpectedGradients(cnn(), baselines=tf.data.Dataset.from_tensor_slices(X[:0])), E, r"dataset is empty"),
+    ("eg-baselines-dataset-of-dicts", lambda: tfxai.ExpectedGradients(cnn(), baselines=tf.data.Dataset.from_tensor_slices({"image": X})), T, r"dicts.*\['image'\].*ds.map"),
+    ("eg-baselines-dataset-of-vectors", lambda: tfxai.ExpectedGradients(cnn(), baselines=tf.data.Dataset.from_tensor_slices(np.zeros((4, 5)))), E, r"elements of shape \(5,\)"),
+    ("eg-zero-samples", lambda: tfxai.ExpectedGradients(cnn(), baselines=X, num_samples=0), E, r"num_samples.*>= 1"),
+    ("eg-samples-2**31", lambda: tfxai.ExpectedGradients(cnn(), baselines=X, num_samples=2**31), E, r"num_samples.*limit"),
+    ("eg-zero-max-baselines", lambda: tfxai.ExpectedGradients(cnn(), baselines=X, max_baselines=0), E, r"max_baselines"),
+    ("eg-delta-unseeded", lambda: tfxai.ExpectedGradients(cnn(), baselines=X).convergence_delta(X, np.zeros_like(X)), E, r"seed"),
+    ("eg-delta-over-uniform", lambda: tfxai.ExpectedGradients(cnn(), baselines="uniform", seed=0).convergence_delta(X, np.zeros_like(X), over="baselines"), E, r"no finite set.*over='draws'"),
+    ("eg-delta-over-typo", lambda: tfxai.ExpectedGradients(cnn(), baselines=X, seed=0).convergence_delta(X, np.zeros_like(X), over="all"), E, r"over.*'draws', 'baselines'"),
+    ("blurig-zero-sigma", lambda: tfxai.BlurIG(cnn(), max_sigma=0), E, r"max_sigma.*> 0"),
+    ("blurig-negative-sigma", lambda: tfxai.BlurIG(cnn(), max_sigma=-5.0), E, r"max_sigma.*> 0"),
+    ("blurig-nan-sigma", lambda: tfxai.BlurIG(cnn(), max_sigma=float("nan")), E, r"max_sigma.*finite"),
+    ("blurig-huge-sigma", lambda: tfxai.BlurIG(cnn(), max_sigma=1e9), E, r"max_sigma.*limit"),
+    ("blurig-sigma-string", lambda: tfxai.BlurIG(cnn(), max_sigma="50"), T, r"max_sigma.*number"),
+    ("blurig-zero-steps", lambda: tfxai.BlurIG(cnn(), num_steps=0), E, r"num_steps"),
+    ("blurig-zero-grad-step", lambda: tfxai.BlurIG(cnn(), grad_step=0.0), E, r"grad_step.*> 0"),
+    ("blurig-sqrt-string", lambda: tfxai.BlurIG(cnn(), sqrt="yes"), T, r"sqrt.*True or False"),
+    ("blurig-zero-truncate", lambda: tfxai.BlurIG(cnn(), truncate=0), E, r"truncate.*> 0"),
 ]
 
 
@@ -299,6 +328,7 @@ WARNING_CASES = [
     # graph (issue 16)
     ("unreadable-normalization-range (was: read as [0, 255])", lambda: tfxai.GradCAM(preprocessed(keras.layers.Normalization(mean=0.0, variance=1.0)))(X), r"Normalization layer 'normalization'.*input_range="),
     ("unreadable-rescaling-range (was: read as [0, 255])", lambda: tfxai.GradCAM(preprocessed(keras.layers.Rescaling(3.0)))(X), r"Rescaling layer 'rescaling'.*input_range="),
+    ("eg-baselines-outside-the-range", lambda: tfxai.ExpectedGradients(cnn(), baselines=X * 255), r"`baselines` span.*far outside"),
 ]
 
 

@@ -12,6 +12,8 @@ from tfxai.explainers.ablationcam import AblationCAM
 from tfxai.explainers.guided import GuidedBackprop, GuidedGradCAM
 from tfxai.explainers.noise import NoiseTunnel, SquareGrad, VarGrad
 from tfxai.explainers.perturbation import RISE, Occlusion
+from tfxai.explainers.expected_gradients import ExpectedGradients
+from tfxai.explainers.blur_ig import BlurIG
 
 __all__ = [
     "Explainer",
@@ -38,4 +40,6 @@ __all__ = [
     "VarGrad",
     "RISE",
     "Occlusion",
+    "ExpectedGradients",
+    "BlurIG",
 ]
