@@ -346,6 +346,8 @@ def unsupported_layers(graph: surgery.ModelGraph, names: dict | None = None) -> 
         counts[id(layer)] = count + 1
         paths = names.get(id(layer), [])
         name = paths[count] if count < len(paths) else (call.path if count == 0 else f"{call.path}:{count}")
+        if not isinstance(call.layer, keras.layers.Layer):  # keras.ops on KerasTensors: `x + 1`, `x * y`
+            name += f" (raw op {type(call.layer).__name__})"
         rule = surgery.first_match(RULES, call.layer)
         found.extend(name + suffix for suffix in rule.unsupported(call.layer, len(call.inputs)))
     return found
