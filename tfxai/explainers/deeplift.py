@@ -8,8 +8,8 @@ and a reference (baseline) ``x0``, ``Delta s = s(x) - s(x0)``, by propagating
 
 * an elementwise activation ``y = f(u)`` (ReLU in every Keras form, ReLU6,
   LeakyReLU, ELU, PReLU, sigmoid, tanh, swish, hard-swish, gelu, mish...), the
-  Rescale rule: ``m = (f(u) - f(u0)) / (u - u0)``, or ``f'(u)`` where
-  ``|u - u0| <= eps`` (``eps = 1e-10``, Captum's);
+  Rescale rule: ``m = (f(u) - f(u0)) / (u - u0)``; for smooth ``f``, ``f'(u)``
+  where ``u - u0`` is within the float precision (see :func:`rescale`);
 * max pooling (layers ``MaxPooling*`` and ``GlobalMaxPooling*``), Captum's rule:
   per window, ``Delta y = (max(y, y0) - y0) + (y - max(y, y0))``; the first part
   goes to the argmax of ``u``'s window, the second to the argmax of ``u0``'s,
@@ -27,7 +27,8 @@ above satisfies ``m Delta u = Delta y`` exactly, so the attributions
     A(x) = (x - x0) * ds/dx|_modified            (N, H, W, C)
 
 sum to ``s(x) - s(x0)`` (summation-to-delta), up to floating-point rounding
-and the ``eps`` fallback. The map is the signed channel sum ``sum_c A_c``.
+(exactly so on piecewise-linear networks; smooth activations add the error of
+the ``f'(u)`` fallback, of the order of the rounding of ``f``). The map is the signed channel sum ``sum_c A_c``.
 
 Cost: the reference activations ``u0`` are recorded by one forward pass of the
 baseline (one image when every image shares it: ``black``, ``white``,
@@ -61,8 +62,10 @@ from tfxai import _batching, _runtime, baselines, surgery
 from tfxai.errors import InvalidInputError, UnsupportedModelError
 from tfxai.explainers.base import AttributionExplainer
 
-#: Below this ``|u - u0|`` the Rescale multiplier falls back to the gradient ``f'(u)`` (Captum's ``eps``).
+#: Below this ``|u - u0|`` the max-pooling rule falls back to the gradient (Captum's ``eps``).
 EPS = 1e-10
+#: Activation kinds (:func:`tfxai.surgery.activation_kind`) that are piecewise linear: the Rescale quotient is exact.
+PIECEWISE_LINEAR = ("relu", "relu6", "leaky_relu", "relu_clipped", "hard_sigmoid", "hard_tanh", "linear")
 
 
 def _layers(*names: str) -> tuple:
@@ -109,23 +112,46 @@ def _backward_with_variables(grads: Any, variables: Any) -> Any:
     return (grads, [None] * len(variables)) if variables else grads
 
 
-def rescale(fn: Any, u0: tf.Tensor, y0: tf.Tensor, eps: float = EPS) -> Any:
+def rescale(fn: Any, u0: tf.Tensor, y0: tf.Tensor, piecewise_linear: bool = False) -> Any:
     """``y = fn(u)`` whose backward pass multiplies by the Rescale multiplier against the reference ``(u0, y0)``.
 
-    ``dy -> dy * (fn(u) - y0) / (u - u0)``, or ``dy * fn'(u)`` where
-    ``|u - u0| <= eps``. `u0` and ``y0 = fn(u0)`` broadcast against ``u`` (one
-    reference image for a whole batch).
+    ``dy -> dy * m`` with ``m = (fn(u) - y0) / (u - u0)``; `u0` and ``y0 = fn(u0)``
+    broadcast against ``u`` (one reference image for a whole batch).
+
+    * `piecewise_linear` (ReLU, ReLU6, LeakyReLU, PReLU, hard sigmoid...): the
+      quotient is exact in floating point (``y - y0 == u - u0`` where both are
+      on one linear piece) and lies between the slopes, so it is used down to
+      ``u == u0``, where ``m = 0`` (a neuron with ``u == u0`` passes no
+      difference on: ``u - u0 = 0`` exactly happens where every input of the
+      neuron equals its reference, and those inputs carry no attribution).
+      Four elementwise operations in the backward pass.
+    * smooth ``fn`` (sigmoid, tanh, swish, gelu...): ``f(u) - f(u0)`` loses
+      digits when ``u`` is close to ``u0``, so ``m = f'(u)`` where
+      ``|u - u0| <= sqrt(machine eps) (1 + |u0|)`` (~3e-4 in float32, 1.5e-8
+      in float64): the error of either choice is then of the order of the
+      rounding of ``f`` itself. (Captum: ``f'(u)`` below ``|u - u0| = 1e-10``.)
     """
 
     @tf.custom_gradient
     def op(u: tf.Tensor) -> Any:
+        if piecewise_linear:
+            y = fn(u)
+
+            def backward(dy: tf.Tensor, variables: Any = None) -> Any:
+                du = u - tf.cast(u0, u.dtype)
+                return _backward_with_variables(tf.math.divide_no_nan(dy * (y - tf.cast(y0, y.dtype)), du), variables)
+
+            return tf.identity(y), backward
+
         with tf.GradientTape() as tape:
             tape.watch(u)
             y = fn(u)
 
         def backward(dy: tf.Tensor, variables: Any = None) -> Any:
-            du = u - tf.cast(u0, u.dtype)
-            small = tf.abs(du) <= tf.cast(eps, u.dtype)
+            reference = tf.cast(u0, u.dtype)
+            du = u - reference
+            tolerance = np.sqrt(np.finfo(u.dtype.as_numpy_dtype).eps) * (1 + tf.abs(reference))
+            small = tf.abs(du) <= tolerance
             slope = tape.gradient(y, u, output_gradients=dy)
             ratio = (y - tf.cast(y0, y.dtype)) / tf.where(small, tf.ones_like(du), du)
             return _backward_with_variables(tf.where(small, slope, dy * ratio), variables)
@@ -228,6 +254,8 @@ class Rule(NamedTuple):
 
 
 def _elementwise(call: surgery.Call, fn: Any, u: tf.Tensor) -> tf.Tensor:
+    layer = call.layer
+    piecewise_linear = isinstance(layer, keras.layers.PReLU) or surgery.activation_kind(layer) in PIECEWISE_LINEAR
     context = call.context
     key = context.key(call.path)
     if context.recording:
@@ -235,7 +263,7 @@ def _elementwise(call: surgery.Call, fn: Any, u: tf.Tensor) -> tf.Tensor:
         context.refs[key] = (u, y)
         return y
     u0, y0 = context.refs[key]
-    return rescale(fn, u0, y0, context.eps)(u)
+    return rescale(fn, u0, y0, piecewise_linear)(u)
 
 
 def _apply_linear(call: surgery.Call) -> Any:
