@@ -105,6 +105,24 @@ def test_sums_to_the_logit_difference(build, baseline):
     assert maps.min() < 0 < maps.max()
 
 
+def test_raw_ops_hard_swish_as_mobilenetv3_writes_it():
+    """``x * ReLU6(x + 3) / 6`` with raw Keras ops: affine ops keep their gradient, ``x * y`` gets the product rule."""
+    keras.utils.set_random_seed(9)
+    inputs = keras.Input((8, 8, 3), dtype=F64)
+    x = L.Conv2D(6, 3, padding="same", dtype=F64, name="conv")(inputs)
+    gate = L.ReLU(6.0, dtype=F64, name="relu6")(x + 3.0) * (1.0 / 6.0)
+    x = x * gate
+    x = L.GlobalAveragePooling2D(dtype=F64)(x - 0.5)
+    model = models.randomize_biases_and_bn(keras.Model(inputs, L.Dense(3, dtype=F64, name="head")(x)), 9, 0.3)
+    images = _rng(20).uniform(size=(3, 8, 8, 3))
+    dl = tfxai.DeepLIFT(model, baseline="white")
+    assert sorted(dl.rules.values()) == ["multiply", "rescale"]  # x * gate; not `* (1 / 6)`
+    attributions = dl.attributions(images, [0, 1, 2]).numpy()
+    expected = logit(model, images, [0, 1, 2]) - logit(model, np.ones_like(images), [0, 1, 2])
+    np.testing.assert_allclose(attributions.sum(axis=(1, 2, 3)), expected, atol=1e-10)
+    assert np.abs(expected).min() > 1e-3
+
+
 def test_rules_are_listed():
     assert tfxai.DeepLIFT(piecewise_linear_net()).rules == {
         "conv1": "rescale", "relu6": "rescale", "pool1": "max_pool", "act": "rescale", "inner_relu": "rescale",
@@ -261,14 +279,14 @@ def test_unsupported_layers_are_refused_by_name_before_anything_runs():
     x = L.Maximum(name="max")([x, x])
     x = L.Multiply(name="triple")([x, x, x])
     x = L.Activation(lambda t: t * keras.ops.sigmoid(t), name="custom")(x)
-    x = x + 1.0
+    x = keras.ops.abs(x) + 1.0  # a raw op without a rule, then an affine one (fine)
     x = L.Conv2D(4, 1, activation="relu", name="fine")(x)
     outputs = L.Dense(3, activation="softmax", name="head")(L.Flatten()(x))
     model = keras.Model(inputs, outputs, name="mixed")
     with pytest.raises(UnsupportedModelError) as info:
         tfxai.DeepLIFT(model)
     assert info.value.layers == ["ln", "inner/inner_softmax", "fused_softmax/activation", "max", "triple", "custom",
-                                 "add (raw op Add)"]
+                                 "absolute (raw op Absolute)"]
     assert "IntegratedGradients" in str(info.value)
 
 

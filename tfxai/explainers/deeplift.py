@@ -16,7 +16,8 @@ and a reference (baseline) ``x0``, ``Delta s = s(x) - s(x0)``, by propagating
   and each input's multiplier is its share divided by ``u - u0`` (always in
   ``[0, 1]``, so exact and bounded);
 * the product of two tensors ``y = a * b`` (``keras.layers.Multiply``, the
-  Squeeze-Excitation gate): ``Delta y = Delta a (b + b0) / 2 + Delta b (a + a0) / 2``
+  Squeeze-Excitation gate, or a raw ``a * b`` on KerasTensors as MobileNetV3's
+  hard-swish; raw ``+``, ``-`` and products or quotients by a constant are affine): ``Delta y = Delta a (b + b0) / 2 + Delta b (a + a0) / 2``
   exactly, so ``m_a = (b + b0) / 2`` and ``m_b = (a + a0) / 2``.
 
 Chaining the multipliers is the chain rule of a gradient pass in which every
@@ -37,8 +38,8 @@ with the rules reading ``u0``: about one gradient pass (Captum doubles the batch
 instead).
 
 Any other nonlinear layer (a softmax or LayerNormalization in the middle of the
-network, ``Maximum``, an activation tfxai does not know, a raw TensorFlow/Keras
-op, a custom layer) has no rule: the model is refused, before anything is
+network, ``Maximum``, an activation tfxai does not know, a raw Keras op other
+than the arithmetic above, a ``Lambda`` or custom layer) has no rule: the model is refused, before anything is
 evaluated, with one :class:`~tfxai.errors.UnsupportedModelError` naming every
 such layer. It is never silently given the plain gradient.
 
@@ -304,6 +305,35 @@ def _apply_multiply(call: surgery.Call) -> Any:
     return multiply_rule(lambda p, q: call.layer([p, q], **call.kwargs), a0, b0)(a, b)
 
 
+#: Raw Keras ops (``x + 3.0``, ``x * y`` on KerasTensors, as MobileNetV3 writes its hard sigmoid) that are affine in
+#: each tensor operand; ``Multiply`` of two tensors gets the product rule.
+ARITHMETIC_OPS = ("Add", "Subtract", "Multiply", "Divide", "TrueDivide", "Negative")
+
+
+def _is_arithmetic_op(layer: Any) -> bool:
+    return not isinstance(layer, keras.layers.Layer) and type(layer).__name__ in ARITHMETIC_OPS
+
+
+def _arithmetic_unsupported(layer: Any, num_inputs: int) -> list:
+    kind = type(layer).__name__
+    return [] if num_inputs <= 1 or kind in ("Add", "Subtract", "Multiply") else [""]
+
+
+def _apply_arithmetic(call: surgery.Call) -> Any:
+    """A raw op: affine in one tensor (a constant operand), or ``a + b``, ``a - b`` (gradient); ``a * b``: product rule."""
+    tensors = [a for a in call.args if tf.is_tensor(a) or keras.backend.is_keras_tensor(a)]
+    if type(call.layer).__name__ != "Multiply" or len(tensors) != 2 or len(call.args) != 2:
+        return call.run()
+    context = call.context
+    key = context.key(call.path)
+    a, b = call.args
+    if context.recording:
+        context.refs[key] = (a, b)
+        return call.run()
+    a0, b0 = context.refs[key]
+    return multiply_rule(lambda p, q: call.layer(p, q, **call.kwargs), a0, b0)(a, b)
+
+
 def _none(layer: Any, num_inputs: int) -> list:
     return []
 
@@ -342,16 +372,20 @@ RULES: list = [
     (ELEMENTWISE_LAYERS + (keras.layers.Activation,), Rule(_apply_layer, _layer_unsupported)),
     (MAX_POOLING, Rule(_apply_max_pool, _none)),
     (keras.layers.Multiply, Rule(_apply_multiply, _multiply_unsupported)),
+    (_is_arithmetic_op, Rule(_apply_arithmetic, _arithmetic_unsupported)),
     (surgery.any_layer, Rule(_apply_linear, _whole)),
 ]
 
 
-def rule_name(layer: Any) -> str:
-    """The rule `layer` gets: ``"gradient"`` (linear), ``"rescale"``, ``"max_pool"`` or ``"multiply"``."""
+def rule_name(layer: Any, num_inputs: int = 1) -> str:
+    """The rule `layer` (called on `num_inputs` tensors) gets: ``"gradient"`` (linear), ``"rescale"``,
+    ``"max_pool"`` or ``"multiply"``."""
     apply = surgery.first_match(RULES, layer).apply
     if apply is _apply_max_pool:
         return "max_pool"
-    if apply is _apply_multiply:
+    if apply is _apply_multiply or (
+        apply is _apply_arithmetic and type(layer).__name__ == "Multiply" and num_inputs == 2
+    ):
         return "multiply"
     if apply in (_apply_fused, _apply_layer) and not (
         surgery.activation_kind(layer) == "linear" and not isinstance(layer, ELEMENTWISE_LAYERS)
@@ -456,7 +490,7 @@ class DeepLIFT(AttributionExplainer):
             )
         self._rules = {}
         for call in graph.calls:
-            label = rule_name(call.layer)
+            label = rule_name(call.layer, len(call.inputs))
             if label != "gradient":
                 self._rules.setdefault(call.path, label)
 
