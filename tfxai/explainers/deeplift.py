@@ -17,8 +17,9 @@ and a reference (baseline) ``x0``, ``Delta s = s(x) - s(x0)``, by propagating
   ``[0, 1]``, so exact and bounded);
 * the product of two tensors ``y = a * b`` (``keras.layers.Multiply``, the
   Squeeze-Excitation gate, or a raw ``a * b`` on KerasTensors as MobileNetV3's
-  hard-swish; raw ``+``, ``-`` and products or quotients by a constant are affine): ``Delta y = Delta a (b + b0) / 2 + Delta b (a + a0) / 2``
-  exactly, so ``m_a = (b + b0) / 2`` and ``m_b = (a + a0) / 2``.
+  hard-swish; raw ``+``, ``-`` and products or quotients by a constant are affine):
+  ``Delta y = Delta a (b + b0) / 2 + Delta b (a + a0) / 2`` exactly, so
+  ``m_a = (b + b0) / 2`` and ``m_b = (a + a0) / 2``.
 
 Chaining the multipliers is the chain rule of a gradient pass in which every
 nonlinearity's local derivative is replaced by its multiplier (Ancona, Ceolini,
@@ -29,18 +30,20 @@ above satisfies ``m Delta u = Delta y`` exactly, so the attributions
 
 sum to ``s(x) - s(x0)`` (summation-to-delta), up to floating-point rounding
 (exactly so on piecewise-linear networks; smooth activations add the error of
-the ``f'(u)`` fallback, of the order of the rounding of ``f``). The map is the signed channel sum ``sum_c A_c``.
+the ``f'(u)`` fallback, of the order of the rounding of ``f``). The map is the
+signed channel sum ``sum_c A_c``.
 
 Cost: the reference activations ``u0`` are recorded by one forward pass of the
 baseline (one image when every image shares it: ``black``, ``white``,
 ``uniform``, a number or one image), then ``x`` runs forward and backward once
-with the rules reading ``u0``: about one gradient pass (Captum doubles the batch
-instead).
+with the rules reading ``u0`` (Captum doubles the batch instead). Measured on
+MobileNetV2, 16 images at 224 px, CPU: 1.4x one gradient pass with a shared
+baseline; 1.8x with one baseline per image (its forward pass is extra).
 
 Any other nonlinear layer (a softmax or LayerNormalization in the middle of the
 network, ``Maximum``, an activation tfxai does not know, a raw Keras op other
-than the arithmetic above, a ``Lambda`` or custom layer) has no rule: the model is refused, before anything is
-evaluated, with one :class:`~tfxai.errors.UnsupportedModelError` naming every
+than the arithmetic above, a ``Lambda`` or custom layer) has no rule: the
+model is refused, before anything is evaluated, with one :class:`~tfxai.errors.UnsupportedModelError` naming every
 such layer. It is never silently given the plain gradient.
 
 References:
@@ -320,7 +323,7 @@ def _arithmetic_unsupported(layer: Any, num_inputs: int) -> list:
 
 
 def _apply_arithmetic(call: surgery.Call) -> Any:
-    """A raw op: affine in one tensor (a constant operand), or ``a + b``, ``a - b`` (gradient); ``a * b``: product rule."""
+    """A raw op: affine in one tensor (constant operand), ``a + b``, ``a - b`` (gradient); ``a * b``: product rule."""
     tensors = [a for a in call.args if tf.is_tensor(a) or keras.backend.is_keras_tensor(a)]
     if type(call.layer).__name__ != "Multiply" or len(tensors) != 2 or len(call.args) != 2:
         return call.run()
