@@ -304,3 +304,12 @@ def test_the_model_is_untouched_and_training_after_construction_is_followed():
     assert np.abs(after - before).max() > 1e-3
     np.testing.assert_allclose(dl.convergence_delta(images, after, [0, 1, 2, 0]), 0.0, atol=2e-4)
     np.testing.assert_allclose(after, tfxai.DeepLIFT(model).attributions(images, [0, 1, 2, 0]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("baseline", ["blur", "uniform"])
+def test_contract_with_per_image_and_random_baselines(softmax_cnn, baseline):
+    """The registry's contract test runs the shared black baseline; a per-image (blur) and a seeded random one here."""
+    from tests.test_contract import check_contract
+
+    images = _rng(1).uniform(size=(5, 16, 16, 3)).astype("float32")
+    check_contract(lambda m, bs: tfxai.DeepLIFT(m, baseline=baseline, seed=2, batch_size=bs), softmax_cnn, images)
