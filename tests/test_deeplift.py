@@ -125,8 +125,8 @@ def test_raw_ops_hard_swish_as_mobilenetv3_writes_it():
 
 def test_rules_are_listed():
     assert tfxai.DeepLIFT(piecewise_linear_net()).rules == {
-        "conv1": "rescale", "relu6": "rescale", "pool1": "max_pool", "act": "rescale", "inner_relu": "rescale",
-        "pool2": "max_pool", "fc": "rescale"}
+        "conv1": "rescale", "relu6": "rescale", "pool1": "max_pool", "act": "rescale", "block/inner_relu": "rescale",
+        "block/inner_relu:1": "rescale", "pool2": "max_pool", "fc": "rescale"}
     rules = tfxai.DeepLIFT(efficientnet_block()).rules
     assert rules["se_excite"] == "multiply" and rules["gmp"] == "max_pool" and rules["stem_swish"] == "rescale"
     assert "head" not in rules and "stem" not in rules
@@ -274,7 +274,7 @@ def test_unsupported_layers_are_refused_by_name_before_anything_runs():
     inputs = keras.Input((8, 8, 3))
     x = L.Conv2D(4, 3, name="conv")(inputs)
     x = L.LayerNormalization(name="ln")(x)
-    x = inner(x)
+    x = inner(inner(x))  # one layer, two calls
     x = L.Conv2D(4, 1, activation="softmax", name="fused_softmax")(x)
     x = L.Maximum(name="max")([x, x])
     x = L.Multiply(name="triple")([x, x, x])
@@ -285,7 +285,7 @@ def test_unsupported_layers_are_refused_by_name_before_anything_runs():
     model = keras.Model(inputs, outputs, name="mixed")
     with pytest.raises(UnsupportedModelError) as info:
         tfxai.DeepLIFT(model)
-    assert info.value.layers == ["ln", "inner/inner_softmax", "fused_softmax/activation", "max", "triple", "custom",
+    assert info.value.layers == ["ln", "inner/inner_softmax", "inner/inner_softmax:1", "fused_softmax/activation", "max", "triple", "custom",
                                  "absolute (raw op Absolute)"]
     assert "IntegratedGradients" in str(info.value)
 

@@ -397,22 +397,38 @@ def rule_name(layer: Any, num_inputs: int = 1) -> str:
     return "gradient"
 
 
-def unsupported_layers(graph: surgery.ModelGraph, names: dict | None = None) -> list[str]:
-    """Every part of `graph` DeepLIFT has no rule for, read from :data:`RULES` alone (nothing runs).
+def call_names(graph: surgery.ModelGraph, names: dict | None = None) -> list[tuple]:
+    """``(call, name)`` for every call of `graph`, named as the user's model names it.
 
-    `names` maps ``id(layer)`` to the list of the layer's paths in the user's model (one per call).
+    `names` maps ``id(layer)`` to the layer's paths in the user's model, one per
+    call (``adapter.graph``); the k-th call of a shared layer whose path repeats
+    gets ``":k"``; the final layer's activation-free view is named as the layer;
+    raw ops say so (``"add (raw op Add)"``).
     """
     names = names or {}
     counts: dict = {}
-    found = []
+    named = []
     for call in graph.calls:
         layer = call.layer.source if _is_linear_view(call.layer) else call.layer
         count = counts.get(id(layer), 0)
         counts[id(layer)] = count + 1
         paths = names.get(id(layer), [])
-        name = paths[count] if count < len(paths) else (call.path if count == 0 else f"{call.path}:{count}")
+        name = paths[count] if count < len(paths) else call.path
+        if count and (name in paths[:count] or count >= len(paths)):
+            name = f"{name}:{count}"
         if not isinstance(call.layer, keras.layers.Layer):  # keras.ops on KerasTensors: `x + 1`, `x * y`
             name += f" (raw op {type(call.layer).__name__})"
+        named.append((call, name))
+    return named
+
+
+def unsupported_layers(graph: surgery.ModelGraph, names: dict | None = None) -> list[str]:
+    """Every part of `graph` DeepLIFT has no rule for, read from :data:`RULES` alone (nothing runs).
+
+    `names`: see :func:`call_names`.
+    """
+    found = []
+    for call, name in call_names(graph, names):
         rule = surgery.first_match(RULES, call.layer)
         found.extend(name + suffix for suffix in rule.unsupported(call.layer, len(call.inputs)))
     return found
@@ -486,21 +502,22 @@ class DeepLIFT(AttributionExplainer):
                 f"DeepLIFT has no rule for {len(offending)} part(s) of model {self.adapter.name!r}: {offending}. "
                 "It propagates multipliers through linear layers (Conv, Dense, BatchNormalization, pooling, Add, "
                 "Concatenate, reshaping), elementwise activations, max pooling and the product of two tensors "
-                "(Multiply); a softmax or normalisation in the middle, Maximum/Minimum, raw TensorFlow ops and "
-                "unknown layers or activations would get a plausible but wrong map. Use IntegratedGradients, "
+                "(Multiply, raw a * b) and raw arithmetic; a softmax or normalisation in the middle, "
+                "Maximum/Minimum, other raw ops, Lambda and unknown layers or activations would get a plausible but "
+                "wrong map. Use IntegratedGradients, "
                 "which needs only gradients.",
                 layers=offending,
             )
         self._rules = {}
-        for call in graph.calls:
+        for call, name in call_names(graph, names):
             label = rule_name(call.layer, len(call.inputs))
             if label != "gradient":
-                self._rules.setdefault(call.path, label)
+                self._rules[name] = label
 
     @property
     def rules(self) -> dict:
-        """``{layer name: rule}`` of every layer whose multiplier is not its gradient (``rescale``, ``max_pool``,
-        ``multiply``)."""
+        """``{layer path: rule}`` of every layer call whose multiplier is not its gradient (``rescale``,
+        ``max_pool``, ``multiply``); a shared layer's second call is ``path:1``."""
         return dict(self._rules)
 
     @property
@@ -577,4 +594,4 @@ class DeepLIFT(AttributionExplainer):
         return np.sum(np.asarray(attributions, dtype=np.float64), axis=(1, 2, 3)) - difference
 
 
-__all__ = ["DeepLIFT", "RULES", "max_pool_rule", "multiply_rule", "rescale", "rule_name", "unsupported_layers"]
+__all__ = ["DeepLIFT", "RULES", "call_names", "max_pool_rule", "multiply_rule", "rescale", "rule_name", "unsupported_layers"]
