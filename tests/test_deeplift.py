@@ -285,7 +285,8 @@ def test_unsupported_layers_are_refused_by_name_before_anything_runs():
     model = keras.Model(inputs, outputs, name="mixed")
     with pytest.raises(UnsupportedModelError) as info:
         tfxai.DeepLIFT(model)
-    assert info.value.layers == ["ln", "inner/inner_softmax", "inner/inner_softmax:1", "fused_softmax/activation", "max", "triple", "custom",
+    assert info.value.layers == ["ln", "inner/inner_softmax", "inner/inner_softmax:1", "fused_softmax/activation",
+                                 "max", "triple", "custom",
                                  "absolute (raw op Absolute)"]
     assert "IntegratedGradients" in str(info.value)
 

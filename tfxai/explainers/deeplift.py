@@ -594,4 +594,6 @@ class DeepLIFT(AttributionExplainer):
         return np.sum(np.asarray(attributions, dtype=np.float64), axis=(1, 2, 3)) - difference
 
 
-__all__ = ["DeepLIFT", "RULES", "call_names", "max_pool_rule", "multiply_rule", "rescale", "rule_name", "unsupported_layers"]
+__all__ = [
+    "DeepLIFT", "RULES", "call_names", "max_pool_rule", "multiply_rule", "rescale", "rule_name", "unsupported_layers",
+]
