@@ -78,6 +78,13 @@ def smooth_model(activation):
     return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
 
 
+def softmax_in_the_middle():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="softmax", name="mid")(inputs)
+    x = keras.layers.LayerNormalization(name="norm")(x)
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
 def preprocessed(layer):
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, activation="relu")(layer(inputs))
@@ -234,6 +241,15 @@ CASES = [
     ("images-dataset-iterator (was: 'dtype object')", lambda: tfxai.IntegratedGradients(cnn())(iter(tf.data.Dataset.from_tensor_slices(X).batch(2))), T, r"received an iterator"),
     ("images-generator (was: 'dtype object')", lambda: tfxai.VanillaGradient(cnn())(image for image in X), T, r"received a generator.*np.stack"),
     ("metric-images-dataset (was: 'dtype object')", lambda: metrics.deletion(cnn(), tf.data.Dataset.from_tensor_slices(X), X[..., 0]), T, r"tf.data.Dataset"),
+    # DeepLIFT (issue 19)
+    ("deeplift-probability", lambda: tfxai.DeepLIFT(cnn(), output="probability"), E, r"logit\(x\) - logit\(x0\).*Received: output='probability'"),
+    ("deeplift-output-typo", lambda: tfxai.DeepLIFT(cnn(), output="logits"), E, r"output.*'logit'"),
+    ("deeplift-unknown-baseline", lambda: tfxai.DeepLIFT(cnn(), baseline="grey"), E, r"baseline.*'black'"),
+    ("deeplift-baseline-object", lambda: tfxai.DeepLIFT(cnn(), baseline=object()), T, r"baseline"),
+    ("deeplift-baseline-shape", lambda: tfxai.DeepLIFT(cnn(), baseline=np.zeros((5, 5, 3)))(X), E, r"broadcast"),
+    ("deeplift-callable-baseline-nan", lambda: tfxai.DeepLIFT(cnn(), baseline=nan_baseline)(X), E, r"callable returned NaN"),
+    ("deeplift-delta-unseeded-random", lambda: tfxai.DeepLIFT(cnn(), baseline="uniform").convergence_delta(X, np.zeros_like(X)), E, r"seed=0"),
+    ("deeplift-softmax-in-the-middle (was: the plain gradient through it)", lambda: tfxai.DeepLIFT(softmax_in_the_middle()), E, r"no rule for 2 part\(s\).*\['mid/activation', 'norm'\].*IntegratedGradients"),
     # Expected Gradients and Blur IG (issue 19)
     ("eg-missing-baselines", lambda: tfxai.ExpectedGradients(cnn()), T, r"baselines"),
     ("eg-baselines-none", lambda: tfxai.ExpectedGradients(cnn(), baselines=None), T, r"array \(B, H, W, C\).*Dataset.*uniform"),
