@@ -668,8 +668,8 @@ def _apply_norm(call: surgery.Call) -> Any:
     """``Add`` and average pooling: Zennit's ``Norm`` rule."""
     if isinstance(call.layer, keras.layers.Add):
         inputs = list(call.args[0])
-        return norm_op(lambda *xs: call.layer(list(xs), **call.kwargs))(*inputs)
-    return norm_op(lambda x: call.run(x))(call.args[0])
+        return norm_op(lambda *xs: call.layer(list(xs), **call.kwargs), STABILIZER)(*inputs)
+    return norm_op(lambda x: call.run(x), STABILIZER)(call.args[0])
 
 
 def _apply_refused(call: surgery.Call) -> Any:
