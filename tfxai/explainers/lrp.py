@@ -228,6 +228,12 @@ class LRP(AttributionExplainer):
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(attributions, axis=-1)
 
+    def degenerate_cause(self, zero: bool) -> str:
+        if zero:
+            return ("no relevance reaches the input: the target logit is 0, or the rules drop it (dead ReLUs, zplus on "
+                    "units with only negative contributions, biases absorbing it); see `conservation()`")
+        return "every pixel gets the same relevance (the flat rule on a dense first layer spreads it uniformly)"
+
     # ------------------------------------------------------------------ conservation in the open
     def conservation(self, images: Any, targets: Any = None) -> Conservation:
         """The relevance totals of `images`: the target logit, the input total and every layer's total.
