@@ -433,6 +433,8 @@ class Plan(NamedTuple):
         first: paths of the first linear layers.
         chain: the layers from the input to the first layers' input (the box bounds go through them).
         assignment: ``[(path, rule name)]`` of the linear layers, for display.
+        unreachable: the path of the first layer the box rule would need but whose input bounds are unknown
+            (a layer other than preprocessing/padding/flatten/reshape lies before it), else None.
     """
 
     rules: dict
@@ -442,6 +444,7 @@ class Plan(NamedTuple):
     first: list
     chain: list
     assignment: list
+    unreachable: str | None = None
 
 
 def _fused_kind(layer: Any) -> str | None:
@@ -584,6 +587,15 @@ def plan(graph: surgery.ModelGraph, chosen: Settings, strip: Any = None) -> Plan
     pre, chain, first_calls = leading(graph)
     if chosen.first_conv_only:
         first_calls = [c for c in first_calls if isinstance(c.layer, CONV_LAYERS)]
+    unreachable = None
+    if chosen.first is not None and not first_calls:
+        # nothing reads the input directly: Zennit's convention, the first such layer in execution order
+        kinds = CONV_LAYERS if chosen.first_conv_only else LINEAR_LAYERS
+        candidates = [c for c in graph.calls if isinstance(c.layer, kinds) and c.layer is not strip]
+        if candidates and chosen.first.needs_bounds:
+            unreachable = candidates[0].path  # no bounds there: refused by the explainer
+        elif candidates:
+            first_calls = candidates[:1]
     first_ids = {id(c.layer) for c in first_calls} if chosen.first is not None else set()
     rules, assignment = {}, []
     for call in graph.calls:
@@ -601,7 +613,7 @@ def plan(graph: surgery.ModelGraph, chosen: Settings, strip: Any = None) -> Plan
         note = f" + {merged[id(layer)].name}" if id(layer) in merged else ""
         assignment.append((call.path + note, repr(rule)))
     return Plan(rules, merged, merged_bn, {id(c.layer) for c in pre}, [c.path for c in first_calls if id(c.layer) in first_ids],
-                chain, assignment)
+                chain, assignment, unreachable)
 
 
 # ---------------------------------------------------------------------- the table

@@ -155,8 +155,8 @@ class LRP(AttributionExplainer):
                 "method for models with smooth activations or multiplicative gates.",
                 layers=offending,
             )
-        if any(isinstance(r, relevance.ZBox) for r in self._plan.rules.values()):
-            self._check_box()
+        if self._plan.unreachable is not None:
+            self._check_box(self._plan.unreachable)
         self.first_layers = list(self._plan.first)
         self.assignment = list(self._plan.assignment)
         self._graph = self.adapter.exposed([])  # images -> raw logits on the user's layers (softmax stripped)
@@ -166,13 +166,14 @@ class LRP(AttributionExplainer):
     def quick_settings(cls, quick: bool) -> dict:
         return {}
 
-    def _check_box(self) -> None:
-        if not self._plan.first:
-            raise UnsupportedModelError(
-                f"The zbox rule needs a first Conv/Dense layer that reads the input of model {self.model.name!r} "
-                "through preprocessing, padding, flatten or reshape layers only (its bounds come from the input "
-                "range); none was found. Use composite='epsilon_plus_flat' or another rule."
-            )
+    def _check_box(self, path: str) -> None:
+        raise UnsupportedModelError(
+            f"The zbox rule needs a first Conv/Dense layer that reads the input of model {self.model.name!r} "
+            "through preprocessing, padding, flatten or reshape layers only (its bounds come from the input "
+            f"range); the first one, {path!r}, reads something else. Use composite='epsilon_plus_flat' or another "
+            "rule.",
+            layers=[path],
+        )
 
     # ------------------------------------------------------------------ the pass
     def _replay(self, images: tf.Tensor, observe: Any = None) -> tf.Tensor:
