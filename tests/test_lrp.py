@@ -95,10 +95,12 @@ def _bn(layer, positions):
     return np.tile(s, positions), np.tile(beta - mean * s, positions)
 
 
-def _apply(rule, W, b, x, R, bounds=None, params=None):
+def _apply(rule, W, b, x, R, bounds=None, params=None, real=None):
     params = params or {}
     if rule == "zbox":
         return ref.zbox(W, b, x, R, *bounds)
+    if rule in ("flat", "wsquare") and real is not None:
+        return ref.RULES[rule](W, b, x, R, real=real)
     return ref.RULES[rule](W, b, x, R, **params)
 
 
@@ -125,7 +127,7 @@ def conv_reference(model, images, targets, rules, params=(None, None, None)):
         R = np.eye(3)[k] * z
         R = _apply(rules[2], W3, b3, a2, R, params=params[2])
         R = _apply(rules[1], W2, b2, a1, R, params=params[1])
-        R = _apply(rules[0], W1, b1, p, R, (low, high), params=params[0])
+        R = _apply(rules[0], W1, b1, p, R, (low, high), params=params[0], real=pad(np.ones(50)))
         out.append(R.reshape(7, 7, 2)[1:-1, 1:-1])
         logits.append(z[k])
     return np.stack(out), np.array(logits)
@@ -381,3 +383,12 @@ def test_replayed_logits_equal_the_model(float64):
     check = tfxai.LRP(model, composite="epsilon_gamma_box").conservation(x, [0, 1])
     logits = np.asarray(tfxai.adapt(model).logits(tf.constant(x)))
     np.testing.assert_allclose(check.logits, logits[[0, 1], [0, 1]], rtol=1e-12)
+
+
+def test_flat_conserves_behind_a_zero_padding_layer(float64):
+    """PyTorch pads inside the convolution, so Zennit's flat rule never counts padded positions; tfxai treats a
+    ZeroPadding2D feeding a convolution the same way, and flat (biases ignored) conserves through conv_net."""
+    model = conv_net()
+    x = np.random.default_rng(11).uniform(0, 255, (3, 5, 5, 2))
+    check = tfxai.LRP(model, rule="flat").conservation(x, [0, 1, 2])
+    np.testing.assert_allclose(check.input, check.logits, rtol=1e-5)

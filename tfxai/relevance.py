@@ -31,6 +31,8 @@ stabiliser, ``s = 1e-6`` unless said; ``W^T v`` is the layer's transposed map)::
               (l, h: the lowest and highest values the layer's input can take)
     flat      R_in = 1^T (R / stab(1^T 1))        (every weight 1, no bias: spread uniformly)
     wsquare   R_in = (W^2)^T (R / stab(W^2 1 + b^2))
+              (a ZeroPadding2D feeding the convolution is part of it, as PyTorch pads inside the
+              convolution: flat and wsquare count and feed only the real inputs)
 
 These are Zennit's ``Epsilon``, ``ZPlus``, ``AlphaBeta``, ``Gamma``, ``ZBox``,
 ``Flat`` and ``WSquare`` term by term (the biases included or left out of each
@@ -138,9 +140,20 @@ class Affine:
     now (the merged BN folded in). Nothing is copied or assigned.
     """
 
-    def __init__(self, layer: Any, bn: Any = None):
+    def __init__(self, layer: Any, bn: Any = None, padding: Any = None):
         self.layer = layer.source if isinstance(layer, surgery.LinearView) else layer
         self.bn = bn
+        self.padding = padding  # a ZeroPadding2D feeding the layer (part of the convolution, as in PyTorch)
+
+    def ones(self, x: tf.Tensor) -> tf.Tensor:
+        """Ones at the real inputs of `x`, zeros where a ZeroPadding2D before the layer padded (Zennit's convention:
+        PyTorch pads inside the convolution, so the flat and w^2 rules never count padded positions)."""
+        if self.padding is None:
+            return tf.ones_like(x)
+        (top, bottom), (left, right) = self.padding.padding
+        shape = tf.shape(x)
+        inner = tf.ones([shape[0], shape[1] - top - bottom, shape[2] - left - right, shape[3]], x.dtype)
+        return tf.pad(inner, [[0, 0], [top, bottom], [left, right], [0, 0]])
 
     def apply(self, x: tf.Tensor, kernel: tf.Tensor) -> tf.Tensor:
         layer = self.layer
@@ -202,7 +215,7 @@ class LinearRule:
     name = ""
     needs_bounds = False
 
-    def prepare(self, affine: Affine, x: tf.Tensor, y: tf.Tensor, bounds: Any) -> Any:
+    def prepare(self, affine: Affine, x: tf.Tensor, y: tf.Tensor, bounds: Any, tape: Any = None) -> Any:
         """The modified forwards (recorded on the op's tape, before the backward pass)."""
         return None
 
@@ -239,7 +252,7 @@ class AlphaBeta(LinearRule):
     def __init__(self, alpha: float = 2.0, beta: float = 1.0, stabilizer: float = STABILIZER):
         self.alpha, self.beta, self.stabilizer = float(alpha), float(beta), float(stabilizer)
 
-    def prepare(self, affine, x, y, bounds):
+    def prepare(self, affine, x, y, bounds, tape=None):
         kernel, bias = affine.params(x.dtype)
         xp, xn = _signed_parts(x)
         wp, wn = _signed_parts(kernel)
@@ -280,7 +293,7 @@ class Gamma(LinearRule):
     def __init__(self, gamma: float = 0.25, stabilizer: float = STABILIZER):
         self.gamma, self.stabilizer = float(gamma), float(stabilizer)
 
-    def prepare(self, affine, x, y, bounds):
+    def prepare(self, affine, x, y, bounds, tape=None):
         kernel, bias = affine.params(x.dtype)
         xp, xn = _signed_parts(x)
         wpos, wneg = _signed_parts(kernel)
@@ -308,7 +321,7 @@ class ZBox(LinearRule):
     def __init__(self, stabilizer: float = STABILIZER):
         self.stabilizer = float(stabilizer)
 
-    def prepare(self, affine, x, y, bounds):
+    def prepare(self, affine, x, y, bounds, tape=None):
         if bounds is None:
             raise UnsupportedModelError("The zbox rule is only defined on the first layer (it needs input bounds).")
         low, high = (tf.broadcast_to(tf.cast(b, x.dtype), tf.shape(x)) for b in bounds)
@@ -339,13 +352,14 @@ class Flat(LinearRule):
     def _bias(self, affine: Affine, dtype: tf.DType) -> Any:
         return None
 
-    def prepare(self, affine, x, y, bounds):
-        ones = tf.ones_like(x)
+    def prepare(self, affine, x, y, bounds, tape=None):
+        ones = affine.ones(x)
+        tape.watch(ones)
         return ones, affine.forward(ones, self._kernel(affine, x.dtype), self._bias(affine, x.dtype))
 
     def backward(self, tape, affine, x, y, state, relevance):
         ones, out = state
-        return tape.gradient(out, ones, output_gradients=relevance / stabilize(out, self.stabilizer))
+        return ones * tape.gradient(out, ones, output_gradients=relevance / stabilize(out, self.stabilizer))
 
 
 class WSquare(Flat):
@@ -375,7 +389,7 @@ def linear_op(rule: LinearRule, affine: Affine, forward: Callable[[tf.Tensor], t
                 for b in box:
                     tape.watch(b)
             y = forward(x)
-            state = rule.prepare(affine, x, y, box)
+            state = rule.prepare(affine, x, y, box, tape)
 
         def backward(relevance: tf.Tensor, variables: Any = None) -> Any:
             r_in = rule.backward(tape, affine, x, y, state, tf.cast(relevance, y.dtype))
@@ -428,6 +442,7 @@ class Plan(NamedTuple):
     Attributes:
         rules: ``id(layer) -> LinearRule`` for every linear layer and unmerged BatchNormalization.
         merged: ``id(linear layer) -> BatchNormalization`` merged into it.
+        padded: ``id(conv layer) -> ZeroPadding2D`` that alone feeds it (the flat and w^2 rules skip the padding).
         merged_bn: ids of the merged BatchNormalization layers.
         preprocessing: ids of the leading preprocessing layers (relevance passed unchanged).
         first: paths of the first linear layers.
@@ -439,6 +454,7 @@ class Plan(NamedTuple):
 
     rules: dict
     merged: dict
+    padded: dict
     merged_bn: set
     preprocessing: set
     first: list
@@ -612,7 +628,14 @@ def plan(graph: surgery.ModelGraph, chosen: Settings, strip: Any = None) -> Plan
         rules[id(layer)] = rule
         note = f" + {merged[id(layer)].name}" if id(layer) in merged else ""
         assignment.append((call.path + note, repr(rule)))
-    return Plan(rules, merged, merged_bn, {id(c.layer) for c in pre}, [c.path for c in first_calls if id(c.layer) in first_ids],
+    padded = {}
+    for call in graph.calls:
+        if isinstance(call.layer, CONV_LAYERS) and len(call.inputs) == 1:
+            producer = graph.producer(call.inputs[0])
+            if producer is not None and isinstance(producer.layer, keras.layers.ZeroPadding2D) \
+                    and len(graph.consumers(call.inputs[0])) == 1:
+                padded[id(call.layer)] = producer.layer
+    return Plan(rules, merged, padded, merged_bn, {id(c.layer) for c in pre}, [c.path for c in first_calls if id(c.layer) in first_ids],
                 chain, assignment, unreachable)
 
 
@@ -654,7 +677,7 @@ def _apply_linear(call: surgery.Call) -> Any:
         z = call.run(x) if kind == "linear" else call.linear(x)
         return bn(z, training=False) if bn is not None else z
 
-    y = linear_op(rule, Affine(layer, bn), forward, context.bounds)(call.args[0])
+    y = linear_op(rule, Affine(layer, bn, context.plan.padded.get(id(layer))), forward, context.bounds)(call.args[0])
     if kind == "linear":
         return y
     return pass_op(layer.activation)(y)

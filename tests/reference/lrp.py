@@ -54,13 +54,16 @@ def zbox(W, b, x, R, low, high):
     return x * (W.T @ s) - low * (pos(W).T @ s) - high * (neg(W).T @ s)
 
 
-def flat(W, b, x, R):
+def flat(W, b, x, R, real=None):
+    """`real`: 1 at real inputs, 0 at padded ones (PyTorch pads inside the convolution: they do not exist)."""
+    real = np.ones_like(x) if real is None else real
     ones = (W != 0).astype(float)            # every connection weight 1, no bias
-    return ones.T @ (R / stab(ones @ np.ones_like(x)))
+    return real * (ones.T @ (R / stab(ones @ real)))
 
 
-def wsquare(W, b, x, R):
-    return (W ** 2).T @ (R / stab((W ** 2) @ np.ones_like(x) + b ** 2))
+def wsquare(W, b, x, R, real=None):
+    real = np.ones_like(x) if real is None else real
+    return real * ((W ** 2).T @ (R / stab((W ** 2) @ real + b ** 2)))
 
 
 RULES = {"epsilon": epsilon, "zplus": zplus, "alpha_beta": alpha_beta, "gamma": gamma, "flat": flat,
