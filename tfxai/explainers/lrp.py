@@ -26,9 +26,10 @@ class Conservation(NamedTuple):
     Attributes:
         logits: the target logit ``f_t(x)``, the relevance put in at the output.
         input: ``sum R`` over the input pixels and channels (what the map sums to).
-        layers: ``[(path, totals)]``: the relevance total at every layer's output, in execution order
-            (the model's input first is ``input``); a drop between two layers is what the layer
-            between absorbed (its bias, the stabiliser, or a non-conserving rule).
+        layers: ``[(layer name, totals)]``: the relevance total at every layer's output, in execution
+            order (nested models flattened; the final layer without its softmax is ``"<name>_linear"``).
+            Between a layer and the layers it feeds, the drop is what they absorbed (biases, the
+            stabiliser, a non-conserving rule); a branching output sums its consumers' shares.
     """
 
     logits: np.ndarray
