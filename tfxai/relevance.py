@@ -377,7 +377,8 @@ class WSquare(Flat):
 # ---------------------------------------------------------------------- the ops
 def linear_op(rule: LinearRule, affine: Affine, forward: Callable[[tf.Tensor], tf.Tensor],
               bounds: Callable[[], Any] | None = None) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A ``tf.custom_gradient`` op: forward ``forward(x)`` (the layer's own output), backward ``R_out -> R_in`` by `rule`."""
+    """A ``tf.custom_gradient`` op: forward ``forward(x)`` (the layer's own output), backward ``R_out -> R_in``
+    by `rule` (vector-Jacobian products on the tape recorded in the forward)."""
 
     @tf.custom_gradient
     def op(x: tf.Tensor) -> Any:
@@ -635,7 +636,8 @@ def plan(graph: surgery.ModelGraph, chosen: Settings, strip: Any = None) -> Plan
             if producer is not None and isinstance(producer.layer, keras.layers.ZeroPadding2D) \
                     and len(graph.consumers(call.inputs[0])) == 1:
                 padded[id(call.layer)] = producer.layer
-    return Plan(rules, merged, padded, merged_bn, {id(c.layer) for c in pre}, [c.path for c in first_calls if id(c.layer) in first_ids],
+    first = [c.path for c in first_calls if id(c.layer) in first_ids]
+    return Plan(rules, merged, padded, merged_bn, {id(c.layer) for c in pre}, first,
                 chain, assignment, unreachable)
 
 

@@ -139,7 +139,8 @@ class LRP(AttributionExplainer):
         if self.rule == "alpha_beta" and abs(self.alpha - self.beta - 1.0) > 1e-12:
             raise InvalidInputError(
                 f"The alpha-beta rule needs alpha - beta = 1 (it then conserves relevance). "
-                f"Received: alpha={self.alpha}, beta={self.beta}. Common choices: alpha=1, beta=0 (zplus) or alpha=2, beta=1."
+                f"Received: alpha={self.alpha}, beta={self.beta}. "
+                "Common choices: alpha=1, beta=0 (zplus) or alpha=2, beta=1."
             )
         self._strip = self.adapter.final_layer if self.adapter.kind != "logits" else None
         chosen = relevance.settings(self.rule, self.composite, epsilon=self.epsilon, gamma=self.gamma,
