@@ -78,6 +78,9 @@ def smooth_model(activation):
     return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
 
 
+def pooled_first():
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.MaxPooling2D()(inputs))
 def softmax_in_the_middle():
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, activation="softmax", name="mid")(inputs)
@@ -241,6 +244,19 @@ CASES = [
     ("images-dataset-iterator (was: 'dtype object')", lambda: tfxai.IntegratedGradients(cnn())(iter(tf.data.Dataset.from_tensor_slices(X).batch(2))), T, r"received an iterator"),
     ("images-generator (was: 'dtype object')", lambda: tfxai.VanillaGradient(cnn())(image for image in X), T, r"received a generator.*np.stack"),
     ("metric-images-dataset (was: 'dtype object')", lambda: metrics.deletion(cnn(), tf.data.Dataset.from_tensor_slices(X), X[..., 0]), T, r"tf.data.Dataset"),
+    # LRP (issue 19)
+    ("lrp-unknown-rule", lambda: tfxai.LRP(cnn(), rule="z_minus"), E, r"Unknown LRP rule 'z_minus'.*epsilon, zplus"),
+    ("lrp-unknown-composite", lambda: tfxai.LRP(cnn(), composite="epsilon_flat"), E, r"Unknown LRP composite 'epsilon_flat'.*epsilon_plus_flat"),
+    ("lrp-rule-not-a-string", lambda: tfxai.LRP(cnn(), rule=1), T, r"`rule` must be a string"),
+    ("lrp-rule-and-composite", lambda: tfxai.LRP(cnn(), rule="epsilon", composite="epsilon_plus"), E, r"either `rule`.*or `composite`"),
+    ("lrp-negative-epsilon", lambda: tfxai.LRP(cnn(), epsilon=-1e-3), E, r"epsilon.*>= 0.*-0.001"),
+    ("lrp-epsilon-string", lambda: tfxai.LRP(cnn(), epsilon="small"), T, r"epsilon.*number"),
+    ("lrp-alpha-minus-beta-not-1", lambda: tfxai.LRP(cnn(), rule="alpha_beta", alpha=2, beta=2), E, r"alpha - beta = 1.*alpha=2.0, beta=2.0"),
+    ("lrp-gamma-for-epsilon", lambda: tfxai.LRP(cnn(), rule="epsilon", gamma=0.5), E, r"`gamma` does not apply to rule='epsilon'"),
+    ("lrp-alpha-for-composite", lambda: tfxai.LRP(cnn(), composite="epsilon_alpha2_beta1", alpha=3), E, r"`alpha` does not apply to composite='epsilon_alpha2_beta1'"),
+    ("lrp-epsilon-for-zplus", lambda: tfxai.LRP(cnn(), rule="zplus", epsilon=0.1), E, r"`epsilon` does not apply to rule='zplus'"),
+    ("lrp-swish (was: no LRP)", lambda: tfxai.LRP(swish_model()), E, r"LRP has no rule for 1 layer.*'swishy/activation'"),
+    ("lrp-zbox-without-a-first-layer", lambda: tfxai.LRP(pooled_first(), composite="epsilon_gamma_box"), E, r"zbox rule needs a first Conv/Dense layer"),
     # DeepLIFT (issue 19)
     ("deeplift-probability", lambda: tfxai.DeepLIFT(cnn(), output="probability"), E, r"logit\(x\) - logit\(x0\).*Received: output='probability'"),
     ("deeplift-output-typo", lambda: tfxai.DeepLIFT(cnn(), output="logits"), E, r"output.*'logit'"),

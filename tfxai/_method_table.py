@@ -34,6 +34,7 @@ METHODS: tuple[tuple[str, str, bool, bool], ...] = (
     ("vargrad", "VarGrad", False, False),
     ("rise", "RISE", True, False),
     ("occlusion", "Occlusion", True, True),
+    ("lrp", "LRP", False, True),
     ("deeplift", "DeepLIFT", False, True),
     ("expectedgradients", "Expected Gradients", False, False),
     ("blurig", "Blur IG", False, False),

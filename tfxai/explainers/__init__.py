@@ -12,6 +12,7 @@ from tfxai.explainers.ablationcam import AblationCAM
 from tfxai.explainers.guided import GuidedBackprop, GuidedGradCAM
 from tfxai.explainers.noise import NoiseTunnel, SquareGrad, VarGrad
 from tfxai.explainers.perturbation import RISE, Occlusion
+from tfxai.explainers.lrp import LRP
 from tfxai.explainers.deeplift import DeepLIFT
 from tfxai.explainers.expected_gradients import ExpectedGradients
 from tfxai.explainers.blur_ig import BlurIG
@@ -41,6 +42,7 @@ __all__ = [
     "VarGrad",
     "RISE",
     "Occlusion",
+    "LRP",
     "DeepLIFT",
     "ExpectedGradients",
     "BlurIG",
