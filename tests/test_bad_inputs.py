@@ -81,6 +81,9 @@ def smooth_model(activation):
 def pooled_first():
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.MaxPooling2D()(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
+
+
 def softmax_in_the_middle():
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, activation="softmax", name="mid")(inputs)
