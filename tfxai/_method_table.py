@@ -34,6 +34,7 @@ METHODS: tuple[tuple[str, str, bool, bool], ...] = (
     ("vargrad", "VarGrad", False, False),
     ("rise", "RISE", True, False),
     ("occlusion", "Occlusion", True, True),
+    ("guidedig", "Guided IG", True, False),
 )
 
 

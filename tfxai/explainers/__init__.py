@@ -12,6 +12,7 @@ from tfxai.explainers.ablationcam import AblationCAM
 from tfxai.explainers.guided import GuidedBackprop, GuidedGradCAM
 from tfxai.explainers.noise import NoiseTunnel, SquareGrad, VarGrad
 from tfxai.explainers.perturbation import RISE, Occlusion
+from tfxai.explainers.guided_ig import GuidedIG
 
 __all__ = [
     "Explainer",
@@ -38,4 +39,5 @@ __all__ = [
     "VarGrad",
     "RISE",
     "Occlusion",
+    "GuidedIG",
 ]
