@@ -193,37 +193,73 @@ def _version() -> str:
 
 
 # ------------------------------------------------------------------ the comparison
-def _gradient_fn(adapter, dtype, target: int):
-    """PAIR's gradient: d logit_target / d x of the same Keras model (tfxai's adapter strips the softmax)."""
+def _gradient_fn(adapter, dtype, target: int, compiled: bool = False):
+    """PAIR's gradient: d logit_target / d x of the same Keras model (tfxai's adapter strips the softmax).
+
+    Eager by default (PAIR's use); `compiled`: inside a ``tf.function``, as tfxai evaluates it.
+    """
     import tensorflow as tf
 
-    def gradient(batch: np.ndarray) -> np.ndarray:
-        point = tf.constant(batch, dtype)
+    def tape_gradient(point):
         with tf.GradientTape() as tape:
             tape.watch(point)
             score = adapter.logits(point)[:, target]
-        return tape.gradient(score, point).numpy().astype(np.float64)
+        return tape.gradient(score, point)
 
-    return gradient
+    function = tf.function(tape_gradient) if compiled else tape_gradient
+    return lambda batch: function(tf.constant(batch, dtype)).numpy().astype(np.float64)
 
 
-def compare_case(peer: Peer, label: str, model, images, baselines, targets, **settings) -> dict:
+def compare_case(peer: Peer, label: str, model, images, baselines, targets, sensitivity: bool = False,
+                 **settings) -> dict:
     import tfxai
 
     explainer = tfxai.GuidedIG(model, baseline=baselines, output="logit", **settings)
     start = time.perf_counter()
     ours = explainer.attributions(images, targets).numpy().astype(np.float64)
     ours_seconds = time.perf_counter() - start
+    arguments = settings["num_steps"], settings["fraction"], settings["max_dist"]
     theirs, peer_seconds = [], 0.0
     for x, x0, target in zip(images, baselines, targets):
         start = time.perf_counter()
-        theirs.append(peer(x.astype(np.float64), x0.astype(np.float64), _gradient_fn(explainer.adapter, images.dtype, int(target)),
-                           settings["num_steps"], settings["fraction"], settings["max_dist"]))
+        theirs.append(peer(x.astype(np.float64), x0.astype(np.float64),
+                           _gradient_fn(explainer.adapter, images.dtype, int(target)), *arguments))
         peer_seconds += time.perf_counter() - start
     theirs = np.stack(theirs)
     difference = np.abs(ours - theirs)
     scale = np.abs(theirs).max(axis=(1, 2, 3), keepdims=True)
+    extra = {}
+    if sensitivity:
+        # float32: the same model's gradient, eager (PAIR's call) and compiled (tfxai's graph), along PAIR's path
+        points = []
+
+        def recording(eager, compiled):
+            def gradient(batch):
+                a, b = eager(batch), compiled(batch)
+                points.append(float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-30)))
+                return a
+            return gradient
+
+        for x, x0, target in zip(images, baselines, targets):
+            peer(x.astype(np.float64), x0.astype(np.float64),
+                 recording(_gradient_fn(explainer.adapter, images.dtype, int(target)),
+                           _gradient_fn(explainer.adapter, images.dtype, int(target), compiled=True)), *arguments)
+        extra["path_points_where_eager_and_compiled_gradients_differ_by_>1e-5_rel"] = [
+            int(np.sum(np.array(points) > 1e-5)), len(points)]
+        extra["eager_vs_compiled_gradient_max_rel_diff_on_the_path"] = float(max(points))
+        # PAIR given the compiled gradient, as tfxai computes it
+        again = np.stack([
+            peer(x.astype(np.float64), x0.astype(np.float64),
+                 _gradient_fn(explainer.adapter, images.dtype, int(target), compiled=True), *arguments)
+            for x, x0, target in zip(images, baselines, targets)
+        ])
+        extra["pair_with_compiled_gradients_vs_tfxai_max_rel_diff"] = float(
+            (np.abs(again - ours).max(axis=(1, 2, 3)) / scale.ravel()).max())
+        extra["pair_with_compiled_vs_eager_gradients_max_rel_diff"] = float(
+            (np.abs(again - theirs).max(axis=(1, 2, 3)) / scale.ravel()).max())
     delta = explainer.convergence_delta(images, ours, targets)
+    ig = tfxai.IntegratedGradients(explainer.adapter, baseline=baselines, num_steps=settings["num_steps"],
+                                   method="riemann_left", output="logit")
     per_image = difference.max(axis=(1, 2, 3)) / scale.ravel()
     return {
         "case": label,
@@ -237,9 +273,12 @@ def compare_case(peer: Peer, label: str, model, images, baselines, targets, **se
         "features_differing_by_more_than_1e-4_rel": int((difference / scale > 1e-4).sum()),
         "score_difference(logit(x) - logit(x'))": [float(v) for v in ours.sum(axis=(1, 2, 3)) - delta],
         "tfxai_completeness_max_abs_delta": float(np.abs(delta).max()),
+        "straight_line_ig_same_steps_completeness_max_abs_delta": float(np.abs(ig.convergence_delta(
+            images, ig.attributions(images, targets), targets)).max()),
         # score(x) - score(x') = sum(ours) - delta
         "pair_completeness_max_abs_delta": float(np.abs(theirs.sum(axis=(1, 2, 3)) - ours.sum(axis=(1, 2, 3)) + delta).max()),
         "seconds(tfxai batch, PAIR one by one)": [round(ours_seconds, 2), round(peer_seconds, 2)],
+        **extra,
     }
 
 
@@ -277,7 +316,19 @@ def run_comparison(peer: Peer) -> list[dict]:
     photos = bench_zoo.random_images(2, 64, preprocess, seed=7)
     adapter = tfxai.adapt(mobilenet, input_range=(-1.0, 1.0))
     rows.append(compare_case(peer, "MobileNetV2 64x64 float32, PAIR defaults, baseline -1 (tfxai 'black')", adapter,
-                             photos, np.full_like(photos, -1.0), np.array([3, 7]), **defaults))
+                             photos, np.full_like(photos, -1.0), np.array([3, 7]), sensitivity=True, **defaults))
+    keras.utils.clear_session()
+    previous = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    try:
+        mobilenet64, _ = bench_zoo.build_family("MobileNetV2", 64)
+        adapter64 = tfxai.adapt(mobilenet64, input_range=(-1.0, 1.0))
+        rows.append(compare_case(peer, "MobileNetV2 64x64 float64, PAIR defaults, baseline -1", adapter64,
+                                 photos.astype("float64"), np.full(photos.shape, -1.0), np.array([3, 7]), **defaults))
+    finally:
+        keras.config.set_floatx(previous[0])
+        keras.config.set_dtype_policy(previous[1])
     return rows
 
 
