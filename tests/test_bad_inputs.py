@@ -298,6 +298,18 @@ CASES = [
     ("blurig-zero-grad-step", lambda: tfxai.BlurIG(cnn(), grad_step=0.0), E, r"grad_step.*> 0"),
     ("blurig-sqrt-string", lambda: tfxai.BlurIG(cnn(), sqrt="yes"), T, r"sqrt.*True or False"),
     ("blurig-zero-truncate", lambda: tfxai.BlurIG(cnn(), truncate=0), E, r"truncate.*> 0"),
+    # ---- Guided IG (issue 19)
+    ("guidedig-zero-steps", lambda: tfxai.GuidedIG(cnn(), num_steps=0), E, r"num_steps.*>= 1"),
+    ("guidedig-fraction-zero", lambda: tfxai.GuidedIG(cnn(), fraction=0.0), E, r"fraction.*\(0, 1\].*0\.0"),
+    ("guidedig-fraction-above-one", lambda: tfxai.GuidedIG(cnn(), fraction=1.5), E, r"fraction.*\(0, 1\].*1\.5"),
+    ("guidedig-fraction-nan", lambda: tfxai.GuidedIG(cnn(), fraction=float("nan")), E, r"fraction"),
+    ("guidedig-fraction-string", lambda: tfxai.GuidedIG(cnn(), fraction="25%"), T, r"fraction.*number"),
+    ("guidedig-negative-max-dist", lambda: tfxai.GuidedIG(cnn(), max_dist=-0.1), E, r"max_dist.*>= 0"),
+    ("guidedig-unknown-baseline", lambda: tfxai.GuidedIG(cnn(), baseline="grey"), E, r"baseline.*'black'"),
+    ("guidedig-baseline-nan", lambda: tfxai.GuidedIG(cnn(), baseline=np.nan), E, r"baseline.*NaN"),
+    ("guidedig-baseline-shape", lambda: tfxai.GuidedIG(cnn(), baseline=np.zeros((5, 5, 3)))(X), E, r"broadcast"),
+    ("guidedig-callable-baseline-shape", lambda: tfxai.GuidedIG(cnn(), baseline=lambda x: x[:, :4])(X), E, r"callable returned shape"),
+    ("guidedig-delta-unseeded-random", lambda: tfxai.GuidedIG(cnn(), baseline="uniform").convergence_delta(X, np.zeros_like(X)), E, r"seed"),
 ]
 
 

@@ -38,6 +38,7 @@ METHODS: tuple[tuple[str, str, bool, bool], ...] = (
     ("deeplift", "DeepLIFT", False, True),
     ("expectedgradients", "Expected Gradients", False, False),
     ("blurig", "Blur IG", False, False),
+    ("guidedig", "Guided IG", True, False),
 )
 
 

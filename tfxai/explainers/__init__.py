@@ -16,6 +16,7 @@ from tfxai.explainers.lrp import LRP
 from tfxai.explainers.deeplift import DeepLIFT
 from tfxai.explainers.expected_gradients import ExpectedGradients
 from tfxai.explainers.blur_ig import BlurIG
+from tfxai.explainers.guided_ig import GuidedIG
 
 __all__ = [
     "Explainer",
@@ -46,4 +47,5 @@ __all__ = [
     "DeepLIFT",
     "ExpectedGradients",
     "BlurIG",
+    "GuidedIG",
 ]
