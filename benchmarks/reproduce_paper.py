@@ -46,12 +46,29 @@ def method_factories(args):
         "ig": dict(num_steps=args.ig_steps, batch_size=16),
         "scorecam": dict(num_channels=args.scorecam_channels, batch_size=32),
         "rise": dict(num_masks=args.rise_masks, seed=0, batch_size=32),
+        "blurig": dict(num_steps=100, batch_size=20),  # PAIR's default steps (its completeness gap is large below)
     }
+    if "expectedgradients" in _registry.METHODS:  # baselines drawn from the data: the 200 photos (Erion et al.)
+        from tfxai import evaluation
+
+        settings["expectedgradients"] = dict(
+            baselines=lambda: evaluation.image_folder(SAMPLES), max_baselines=200, num_samples=args.ig_steps, seed=0,
+            batch_size=16,
+        )
     names = sorted(_registry.METHODS, key=lambda n: _registry.METHODS[n].slow)  # the slow ones last
-    return {
-        _registry.METHODS[name].title: (lambda m, name=name: _registry.build(name, m, layer=LAYER, **settings.get(name, {})))
-        for name in names
-    }
+
+    def factory(name, **extra):
+        def build(model):
+            kwargs = {k: (v() if callable(v) and k == "baselines" else v) for k, v in {**settings.get(name, {}), **extra}.items()}
+            return _registry.build(name, model, layer=LAYER, **kwargs)
+
+        return build
+
+    factories = {_registry.METHODS[name].title: factory(name) for name in names}
+    if "lrp" in _registry.METHODS:  # the composites people use on images, beside the epsilon rule
+        factories["LRP EpsilonPlusFlat"] = factory("lrp", composite="epsilon_plus_flat")
+        factories["LRP EpsilonGammaBox"] = factory("lrp", composite="epsilon_gamma_box")
+    return factories
 
 
 def slug(name: str) -> str:
