@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 5. SmoothGrad, Input x Gradient, FullGrad and T-Grad
+# # 5. SmoothGrad, Input x Gradient, FullGrad and T-Grad (and LRP, DeepLIFT)
 #
 # Notebook 1 showed that the raw input gradient $\nabla_x y_c$ of a photo is grainy. This notebook
 # goes through four ways to do better:
@@ -25,7 +25,8 @@
 # 4. **T-Grad** weighs those per-layer terms by how much each layer contributes to the logit.
 #
 # FullGrad and T-Grad rest on an **exact decomposition** of the logit into an input term and one
-# term per bias, which we check numerically.
+# term per bias, which we check numerically. Section 6 sets two other decompositions beside it,
+# **LRP** and **DeepLIFT**.
 
 # %%
 # %matplotlib inline
@@ -222,6 +223,108 @@ tfxai.plot.layer_maps(
     image=x[0],
     combined=tgrad_maps[0],
     cols=6,
+)
+
+# %% [markdown]
+# ## 6. Two other decompositions: LRP and DeepLIFT
+#
+# T-Grad splits the logit into an input term and one term per bias. Two older methods also hand
+# the logit back to the pixels, with other rules:
+#
+# * **LRP** (layer-wise relevance propagation, Bach et al. 2015) puts the relevance $R = y_c$ on the
+#   logit and sends it backwards layer by layer. For a layer $z_j = \sum_i a_i w_{ij} + b_j$ the
+#   $\varepsilon$ rule gives input $i$ the share
+#   $$R_i = \sum_j \frac{a_i w_{ij}}{z_j + \varepsilon \,\mathrm{sign}(z_j)}\, R_j ;$$
+#   ReLUs, pooling and additions pass it on. The share of the bias $b_j$ stays behind: relevance
+#   is **absorbed** on the way, $\sum_{\text{pixels}} R = y_c - \text{absorbed}$. A *composite*
+#   picks a rule per layer: `epsilon_plus_flat` (Zennit's EpsilonPlusFlat) uses the flat rule at
+#   the first layer, $z^+$ (positive contributions only) in the other convolutions and
+#   $\varepsilon$ in the dense layer.
+# * **DeepLIFT** (Shrikumar et al. 2017) explains the *difference* to a reference image $x'$ (here
+#   black): every activation's derivative is replaced by its slope between the two images,
+#   $\frac{f(u) - f(u')}{u - u'}$ (the Rescale rule), and then
+#   $$\sum (x - x') \odot \tilde\nabla_x y_c = y_c(x) - y_c(x') \quad \text{exactly (summation-to-delta).}$$
+#
+# Both cost one modified backward pass. First the bookkeeping on a tiny network without biases,
+# where all three decompositions must give the same thing: nothing is absorbed, the black image
+# has logit 0, so LRP, DeepLIFT and Input x Gradient all sum to the logit.
+
+# %%
+tiny = keras.Sequential([
+    keras.Input((8, 8, 3)),
+    keras.layers.Conv2D(4, 3, activation="relu", use_bias=False),
+    keras.layers.MaxPooling2D(),
+    keras.layers.Flatten(),
+    keras.layers.Dense(3, use_bias=False),
+])
+tiny_x = np.random.default_rng(0).uniform(0, 1, (1, 8, 8, 3)).astype("float32")
+tiny_logit = float(tiny(tiny_x)[0, 0])
+tiny_maps = {
+    "Input x Gradient": tfxai.InputXGradient(tiny, output="logit").attributions(tiny_x, 0),
+    "LRP (epsilon)": tfxai.LRP(tiny, epsilon=1e-9).attributions(tiny_x, 0),
+    "DeepLIFT (black)": tfxai.DeepLIFT(tiny).attributions(tiny_x, 0),
+}
+for method, attributions in tiny_maps.items():
+    total = float(tf.reduce_sum(attributions))
+    print(f"{method:<17} sums to {total:.6f}   (logit {tiny_logit:.6f})")
+    assert abs(total - tiny_logit) < 1e-4 * max(1.0, abs(tiny_logit))  # conservation
+np.testing.assert_allclose(tiny_maps["LRP (epsilon)"], tiny_maps["Input x Gradient"], atol=1e-5)
+np.testing.assert_allclose(tiny_maps["DeepLIFT (black)"], tiny_maps["Input x Gradient"], atol=1e-5)
+
+# %% [markdown]
+# On the real network (biases, BatchNorm, ReLU6) the three split the logit differently. T-Grad
+# keeps every bias term (they add up to the logit exactly); LRP reports what the biases absorbed;
+# DeepLIFT explains the difference to the black image, and its sum hits that difference exactly:
+
+# %%
+lrp = tfxai.LRP(model)  # the epsilon rule in every layer, BatchNorm merged into the convolution before it
+deeplift = tfxai.DeepLIFT(model, baseline="black")
+
+check = lrp.conservation(photos, targets)  # (N,) totals: check.logits, check.input, check.absorbed
+deeplift_attributions = deeplift.attributions(photos, targets)  # (2, 224, 224, 3)
+deeplift_delta = deeplift.convergence_delta(photos, deeplift_attributions, targets)  # sum - (y(x) - y(black))
+for k in range(len(photos)):
+    deeplift_total = float(tf.reduce_sum(deeplift_attributions[k]))
+    print(f"{class_names[targets[k]]}:")
+    print(f"  T-Grad:   logit {float(result.logits[k]):7.3f} = input term {float(input_totals[k]):7.3f} "
+          f"+ bias terms {float(bias_totals[k]):7.3f}")
+    print(f"  LRP:      logit {check.logits[k]:7.3f} = pixels {check.input[k]:7.3f} + absorbed {check.absorbed[k]:7.3f}")
+    print(f"  DeepLIFT: logit(x) - logit(black) {deeplift_total - deeplift_delta[k]:7.3f} = pixels "
+          f"{deeplift_total:7.3f} (off by {abs(deeplift_delta[k]):.1e})")
+    assert abs(deeplift_delta[k]) < 1e-3 * max(1.0, abs(deeplift_total))  # summation-to-delta
+
+# %% [markdown]
+# **Figure.** The photo, Input x Gradient, LRP with the $\varepsilon$ rule and with the
+# EpsilonPlusFlat composite, DeepLIFT (signed maps: red raises the logit, blue lowers it, over the
+# photo in grey; each on its own scale) and T-Grad.
+#
+# * LRP-$\varepsilon$ looks like Input x Gradient: on a ReLU network the two are equal (the tiny
+#   network above). Here they differ where a ReLU6 saturates, and because LRP measures relevance at
+#   the model's rescaled input ($x/128 - 127/128$, in $[-1, 1]$) while Input x Gradient multiplies
+#   the raw pixels.
+# * The composite's $z^+$ rule keeps only positive contributions and the flat rule spreads them
+#   over the first layer's receptive fields (the fine grid): a smoother map on the eyes, the nose
+#   and the rim of the cup. Its values are tiny (note the scale): with $z^+$ the merged BatchNorm
+#   biases absorb almost all of the logit (printed above the figure). The *ranking* of the
+#   pixels, not the total, is what such a map shows.
+# * DeepLIFT against black resembles Input x Gradient ($x - x' = x$ here) with slopes instead of
+#   derivatives, and its total is exactly the logit's difference to the black image.
+
+# %%
+lrp_plus_flat = tfxai.LRP(model, composite="epsilon_plus_flat")
+plus_flat = lrp_plus_flat.conservation(photos, targets)
+print("EpsilonPlusFlat: relevance left at the pixels", np.round(plus_flat.input, 4), "of the logits",
+      np.round(plus_flat.logits, 3), "(the rest absorbed by biases)")
+decompositions = {
+    "Input x Gradient": input_x_gradients,
+    "LRP (epsilon)": lrp(photos, targets),
+    "LRP (EpsilonPlusFlat)": lrp_plus_flat(photos, targets),
+    "DeepLIFT": tf.reduce_sum(deeplift_attributions, axis=-1),
+    "T-Grad": tgrad_maps,
+}
+tfxai.plot.method_grid(
+    photos, decompositions, labels=[class_names[k] for k in targets],
+    signed=["Input x Gradient", "LRP (epsilon)", "LRP (EpsilonPlusFlat)", "DeepLIFT"],
 )
 
 # %% [markdown]

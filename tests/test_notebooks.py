@@ -274,6 +274,27 @@ def test_05_methods_and_decomposition():
     assert len(gaps) == 2 and max(gaps) < 1e-3, out
 
 
+def test_05_lrp_and_deeplift_beside_tgrad():
+    """Section 6: LRP and DeepLIFT as decompositions, their bookkeeping printed and checked in the open."""
+    text = source_text("05_tgrad")
+    for call in ("tfxai.LRP(model)", 'tfxai.LRP(model, composite="epsilon_plus_flat")', "tfxai.DeepLIFT(model",
+                 ".conservation(photos, targets)", ".convergence_delta(", "assert abs(total - tiny_logit)"):
+        assert call in text, call
+    out = outputs_text(committed("05_tgrad"))
+    tiny = re.findall(r"(Input x Gradient|LRP \(epsilon\)|DeepLIFT \(black\))\s+sums to ([-\d.]+)\s+\(logit ([-\d.]+)\)", out)
+    assert len(tiny) == 3, out
+    for _, total, logit in tiny:  # bias-free ReLU network: all three conserve the logit
+        assert abs(float(total) - float(logit)) <= 1e-4 * max(1.0, abs(float(logit)))
+    lrp = re.findall(r"LRP:\s+logit\s+([-\d.]+) = pixels\s+([-\d.]+) \+ absorbed\s+([-\d.]+)", out)
+    assert len(lrp) == 2, out
+    for logit, pixels, absorbed in lrp:
+        assert abs(float(logit) - float(pixels) - float(absorbed)) < 2e-3
+    deeplift = re.findall(r"DeepLIFT: logit\(x\) - logit\(black\)\s+([-\d.]+) = pixels\s+([-\d.]+) \(off by ([\d.e+-]+)\)", out)
+    assert len(deeplift) == 2, out
+    for delta, pixels, off in deeplift:  # summation-to-delta on the trained Lite0
+        assert float(off) < 1e-3 * max(1.0, abs(float(delta)))
+
+
 def test_06_metrics_are_run():
     text = source_text("06_evaluating_explanations")
     for call in ("tfxai.metrics.insertion(model, images, saliency_maps, targets", "tfxai.metrics.deletion(model, images, saliency_maps, targets",
