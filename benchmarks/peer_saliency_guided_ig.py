@@ -118,10 +118,10 @@ def _receive(stream) -> np.ndarray | None:
 
 def peer_side() -> None:
     """Run in the peer environment: jobs in on stdin, PAIR's gradient requests out on stdout."""
-    import saliency.core as saliency
-    import saliency.core.guided_ig
+    import saliency.core.guided_ig as pair_guided_ig
 
-    _patch(saliency.guided_ig)
+    saliency = sys.modules["saliency.core"]
+    _patch(pair_guided_ig)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
 
     def call_model_function(x, call_model_args=None, expected_keys=None):
