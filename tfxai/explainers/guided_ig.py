@@ -37,8 +37,9 @@ class GuidedIG(AttributionExplainer):
     `num_steps` steps it moves only the `fraction` of the features whose
     gradient has the smallest magnitude toward ``x``, until the path has
     covered ``1/num_steps`` of the L1 distance ``||x - x'||_1``; the
-    attribution is the path integral ``sum_k (x_{k+1} - x_k) * grad(x_k)``
-    (left Riemann sum along the path). Per image, with ``d = x - x'``:
+    attribution is the path integral ``sum_k (p_k - p_{k-1}) * grad(p_{k-1})``
+    over the path points ``p_0 = x', ..., p_m = x`` (a left Riemann sum along
+    the path). Per image, with ``d = x - x'``:
 
     1. The path point ``p`` starts at ``x'``; for step ``k = 1..m`` (``m = num_steps``):
        ``g = grad score(p)``, ``alpha = k / m``,
@@ -57,7 +58,11 @@ class GuidedIG(AttributionExplainer):
     3. ``a += (p_k - p_{k-1}) * g`` (``p_k``: the point after step ``k``).
 
     The path ends at ``x``, so ``sum a -> score(x) - score(x')`` as
-    `num_steps` grows (completeness, see :meth:`convergence_delta`).
+    `num_steps` grows (completeness, see :meth:`convergence_delta`). The gap
+    closes more slowly than IG's: the features that move in a step are chosen
+    for their small gradient at its start, so the left sum tends to
+    underestimate their share (PAIR's implementation has the same gap; on
+    a small random CNN with 200 steps it was ~20x IG's).
     ``fraction=1`` moves every feature together, so the path is the straight
     line (whatever `max_dist`), and Guided IG is Integrated Gradients with the
     left Riemann rule (``method="riemann_left"``, ``num_steps`` intervals:
@@ -70,6 +75,11 @@ class GuidedIG(AttributionExplainer):
     dtype; each step's gradients are taken `batch_size` images at a time.
     Where PAIR would loop forever or fail an assertion (rounding leaves the
     path just past its target, or nothing left to move) the step simply ends.
+    The path follows the ranking of ``|gradient|``: on float32 models a
+    gradient that rounds differently (another graph, a ReLU6 input within
+    rounding of its kink) can send it another way, so float32 attributions
+    are reproducible run to run but can differ visibly from another
+    implementation's; float64 models give PAIR's result to 1e-13.
 
     Attributions are ``(N, H, W, C)`` and signed; the map is
     ``sum_c |a_c|`` (as :class:`~tfxai.IntegratedGradients`; PAIR's
@@ -234,7 +244,8 @@ class GuidedIG(AttributionExplainer):
 
         def body(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
             targets = self.runtime.resolve(images, targets)
-            return self.scores(self.logits(images), targets) - self.scores(self.logits(self.baselines(images, seed)), targets)
+            score_0 = self.scores(self.logits(self.baselines(images, seed)), targets)
+            return self.scores(self.logits(images), targets) - score_0
 
         difference = self._run("delta", body, images, targets).numpy()
         return np.sum(np.asarray(attributions, dtype=np.float64), axis=(1, 2, 3)) - difference
