@@ -43,6 +43,7 @@ def model_and_images(name, batch):
         return tfxai.models.efficientnet_lite0(), np.concatenate([photos] * (batch // len(photos) + 1))[:batch]
     model = APPLICATIONS[name](weights=None, classifier_activation=None)
     test_models.randomize_biases_and_bn(model)
+    model = tfxai.adapt(model, input_range=(-1.0, 1.0))  # the images below (black = -1 for DeepLIFT, zbox bounds)
     return model, np.random.default_rng(0).uniform(-1, 1, size=(batch, 224, 224, 3)).astype("float32")
 
 

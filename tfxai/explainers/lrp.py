@@ -220,8 +220,7 @@ class LRP(AttributionExplainer):
         return r_input, score, [(name, g) for (name, _), g in zip(recorded, grads[1:])]
 
     def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        targets = self.runtime.resolve(images, targets)
-
+        # predicted targets (-1) are resolved from the logits of the relevance pass itself: no extra forward pass
         def chunk(index: tf.Tensor) -> tf.Tensor:
             return self.relevance_pass(tf.gather(images, index), tf.gather(targets, index))[0]
 
