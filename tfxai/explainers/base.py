@@ -33,7 +33,7 @@ import tensorflow as tf
 
 from tfxai import _registry, _runtime, _validation
 from tfxai.adapter import adapt
-from tfxai.errors import DegenerateMapWarning
+from tfxai.errors import DegenerateMapWarning, InvalidInputError
 
 PREDICTED = _runtime.PREDICTED
 
@@ -194,3 +194,50 @@ class AttributionExplainer(Explainer):
 
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
+
+
+class BaselineExplainer(AttributionExplainer):
+    """An attribution method with a reference image `x'` (Integrated Gradients, DeepLIFT, Guided IG).
+
+    Subclasses set ``self._baseline = tfxai.baselines.Baseline(baseline)`` in ``__init__``; this class
+    builds the baselines in-graph, checks array/callable baselines eagerly before tracing, and gives the
+    completeness check every such method has: ``sum A - (score(x) - mean score(x'))``.
+    """
+
+    #: Baseline draws averaged per image (IG's ``num_baseline_samples``; 1 for the others).
+    num_baseline_samples: int = 1
+
+    @property
+    def input_range(self) -> tuple[float, float]:
+        """The valid pixel range named baselines use (the model adapter's, see :func:`tfxai.adapt`)."""
+        return self.adapter.input_range
+
+    def baselines(self, images: tf.Tensor, seed: tf.Tensor, draw: Any = 0) -> tf.Tensor:
+        """Baselines ``(N, H, W, C)`` of `images` for draw `draw` (in-graph)."""
+        return self._baseline(images, self.input_range, _runtime.row_seed(seed, draw))
+
+    def check_inputs(self, images: tf.Tensor) -> None:
+        """Check an array baseline's shape, and a callable baseline's output, eagerly before tracing."""
+        self._baseline.check(images)
+
+    def convergence_delta(self, images: Any, attributions: Any, targets: Any = None) -> np.ndarray:
+        """``sum A - (score(x) - mean score(x'))`` per image, shape ``(N,)`` (Captum's delta).
+
+        Exact for deterministic baselines; for a random baseline the same `seed` must have
+        produced `attributions`.
+        """
+        if self.seed is None and self._baseline.random:
+            raise InvalidInputError(
+                f"convergence_delta needs a fixed `seed` for the random baseline {self.baseline!r}: build "
+                f"{type(self).__name__} with seed=0 so that the attributions and the delta use the same baselines."
+            )
+        draws = self.num_baseline_samples
+
+        def body(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+            targets = self.runtime.resolve(images, targets)
+            score_x = self.scores(self.logits(images), targets)
+            score_0 = tf.add_n([self.scores(self.logits(self.baselines(images, seed, d)), targets) for d in range(draws)])
+            return score_x - score_0 / draws
+
+        difference = self._run("delta", body, images, targets).numpy()
+        return np.sum(np.asarray(attributions, dtype=np.float64), axis=(1, 2, 3)) - difference

@@ -62,9 +62,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, _runtime, baselines, surgery
+from tfxai import _batching, baselines, surgery
 from tfxai.errors import InvalidInputError, UnsupportedModelError
-from tfxai.explainers.base import AttributionExplainer
+from tfxai.explainers.base import BaselineExplainer
 
 #: Below this ``|u - u0|`` the max-pooling rule falls back to the gradient (Captum's ``eps``).
 EPS = 1e-10
@@ -435,7 +435,7 @@ def unsupported_layers(graph: surgery.ModelGraph, names: dict | None = None) -> 
 
 
 # --------------------------------------------------------------------------- the explainer
-class DeepLIFT(AttributionExplainer):
+class DeepLIFT(BaselineExplainer):
     """DeepLIFT (Rescale rule): attributions that sum to ``logit(x) - logit(x0)`` (see the module docstring).
 
     ``A(x) = (x - x0) * ds/dx`` with every nonlinearity's derivative replaced by
@@ -520,19 +520,6 @@ class DeepLIFT(AttributionExplainer):
         ``max_pool``, ``multiply``); a shared layer's second call is ``path:1``."""
         return dict(self._rules)
 
-    @property
-    def input_range(self) -> tuple[float, float]:
-        """The valid pixel range named baselines use (the model adapter's, see :func:`tfxai.adapt`)."""
-        return self.adapter.input_range
-
-    def baselines(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """The references ``x0`` ``(N, H, W, C)`` of `images` (in-graph)."""
-        return self._baseline(images, self.input_range, _runtime.row_seed(seed, 0))
-
-    def check_inputs(self, images: tf.Tensor) -> None:
-        """Check an array baseline's shape, and a callable baseline's output, eagerly before tracing."""
-        self._baseline.check(images)
-
     # -- the two passes
     def record(self, references: tf.Tensor) -> dict:
         """Forward pass of the references: ``{call key: inputs (and outputs) of each nonlinearity}``."""
@@ -572,26 +559,6 @@ class DeepLIFT(AttributionExplainer):
 
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(attributions, axis=-1)
-
-    def convergence_delta(self, images: Any, attributions: Any, targets: Any = None) -> np.ndarray:
-        """``sum A - (s(x) - s(x0))`` per image, shape ``(N,)`` (Captum's delta): zero up to rounding.
-
-        For a random baseline the same `seed` must have produced `attributions`.
-        """
-        if self.seed is None and self._baseline.random:
-            raise InvalidInputError(
-                f"convergence_delta needs a fixed `seed` for the random baseline {self.baseline!r}: "
-                "build DeepLIFT with seed=0 so the attributions and the delta use the same reference."
-            )
-
-        def body(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-            targets = self.runtime.resolve(images, targets)
-            score_x = self.scores(self.logits(images), targets)
-            score_0 = self.scores(self.logits(self.baselines(images, seed)), targets)
-            return score_x - score_0
-
-        difference = self._run("delta", body, images, targets).numpy()
-        return np.sum(np.asarray(attributions, dtype=np.float64), axis=(1, 2, 3)) - difference
 
 
 __all__ = [

@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, _runtime, _validation, baselines
+from tfxai import _batching, _validation, baselines
 from tfxai.errors import InvalidInputError, InvalidTypeError
-from tfxai.explainers.base import AttributionExplainer
+from tfxai.explainers.base import BaselineExplainer
 
 #: Tolerance of the "l1 target reached" test, relative and absolute (PAIR's ``EPSILON`` with ``math.isclose``).
 EPSILON = 1e-9
@@ -28,7 +28,7 @@ def _check_fraction(value: Any) -> float:
     return float(value)
 
 
-class GuidedIG(AttributionExplainer):
+class GuidedIG(BaselineExplainer):
     """Guided Integrated Gradients (Kapishnikov et al. 2021): IG along an adaptive path.
 
     Integrated Gradients integrates along the straight line from the baseline
@@ -140,19 +140,6 @@ class GuidedIG(AttributionExplainer):
         self._baseline = baselines.Baseline(baseline)
         self.baseline = self._baseline.value
 
-    @property
-    def input_range(self) -> tuple[float, float]:
-        """The valid pixel range named baselines use (the model adapter's, see :func:`tfxai.adapt`)."""
-        return self.adapter.input_range
-
-    def baselines(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        """Baselines ``(N, H, W, C)`` of `images` (in-graph)."""
-        return self._baseline(images, self.input_range, _runtime.row_seed(seed, 0))
-
-    def check_inputs(self, images: tf.Tensor) -> None:
-        """Check an array baseline's shape, and a callable baseline's output, eagerly before tracing."""
-        self._baseline.check(images)
-
     def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         targets = self.runtime.resolve(images, targets)
         dtype = images.dtype
@@ -232,20 +219,3 @@ class GuidedIG(AttributionExplainer):
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(tf.abs(attributions), axis=-1)
 
-    def convergence_delta(self, images: Any, attributions: Any, targets: Any = None) -> np.ndarray:
-        """``sum a - (score(x) - score(x'))`` per image, shape (N,): the completeness gap.
-
-        It shrinks with `num_steps` (the path is fixed to end at ``x``; the gap
-        is the left Riemann sum's error along it). For a random baseline the
-        same `seed` must have produced `attributions`.
-        """
-        if self.seed is None and self._baseline.random:
-            raise InvalidInputError("convergence_delta needs a fixed `seed` for random baselines.")
-
-        def body(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-            targets = self.runtime.resolve(images, targets)
-            score_0 = self.scores(self.logits(self.baselines(images, seed)), targets)
-            return self.scores(self.logits(images), targets) - score_0
-
-        difference = self._run("delta", body, images, targets).numpy()
-        return np.sum(np.asarray(attributions, dtype=np.float64), axis=(1, 2, 3)) - difference

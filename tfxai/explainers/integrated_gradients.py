@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from tfxai import _batching, _integration, _runtime, _validation, baselines
+from tfxai import _batching, _integration, _validation, baselines
 from tfxai.errors import InvalidInputError
-from tfxai.explainers.base import AttributionExplainer
+from tfxai.explainers.base import BaselineExplainer
 
 
-class IntegratedGradients(AttributionExplainer):
+class IntegratedGradients(BaselineExplainer):
     """Integrated Gradients along the straight path from a baseline ``x'`` to ``x``.
 
     ``IG(x) = (x - x') * integral_0^1 d score / d x (x' + alpha (x - x')) d alpha``,
@@ -92,19 +91,6 @@ class IntegratedGradients(AttributionExplainer):
             )
         self.baseline = self._baseline.value
 
-    @property
-    def input_range(self) -> tuple[float, float]:
-        """The valid pixel range named baselines use (the model adapter's, see :func:`tfxai.adapt`)."""
-        return self.adapter.input_range
-
-    def baselines(self, images: tf.Tensor, seed: tf.Tensor, draw: tf.Tensor | int = 0) -> tf.Tensor:
-        """Baselines ``(N, H, W, C)`` for draw `draw` (in-graph)."""
-        return self._baseline(images, self.input_range, _runtime.row_seed(seed, draw))
-
-    def check_inputs(self, images: tf.Tensor) -> None:
-        """Check an array baseline's shape, and a callable baseline's output, eagerly before tracing."""
-        self._baseline.check(images)
-
     def attribute_batch(self, images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         targets = self.runtime.resolve(images, targets)
         dtype = images.dtype
@@ -125,23 +111,3 @@ class IntegratedGradients(AttributionExplainer):
 
     def reduce_channels(self, attributions: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(tf.abs(attributions), axis=-1)
-
-    def convergence_delta(self, images: Any, attributions: Any, targets: Any = None) -> np.ndarray:
-        """``sum IG - (score(x) - mean score(x'))`` per image, shape (N,) (Captum's delta).
-
-        Exact for deterministic baselines; for random ones the same `seed` must
-        have produced `attributions`.
-        """
-        if self.seed is None and self._baseline.random:
-            raise InvalidInputError("convergence_delta needs a fixed `seed` for random baselines.")
-
-        def body(images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-            targets = self.runtime.resolve(images, targets)
-            score_x = self.scores(self.logits(images), targets)
-            score_0 = tf.add_n(
-                [self.scores(self.logits(self.baselines(images, seed, d)), targets) for d in range(self.num_baseline_samples)]
-            ) / self.num_baseline_samples
-            return score_x - score_0
-
-        difference = self._run("delta", body, images, targets).numpy()
-        return np.sum(np.asarray(attributions), axis=(1, 2, 3)) - difference
