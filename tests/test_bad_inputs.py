@@ -78,6 +78,15 @@ def smooth_model(activation):
     return keras.Model(inputs, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(x)))
 
 
+def same_names():
+    """An outer Conv2D named 'c' and one named 'c' inside a nested model (both 16x16x3 -> 16x16x3 convs)."""
+    inner_in = keras.Input((16, 16, 3))
+    inner = keras.Model(inner_in, keras.layers.Conv2D(3, 3, padding="same", name="c")(inner_in), name="inner")
+    inputs = keras.Input((16, 16, 3))
+    x = inner(keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="c")(inputs))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x)))
+
+
 def pooled_first():
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, activation="relu")(keras.layers.MaxPooling2D()(inputs))
@@ -260,6 +269,7 @@ CASES = [
     ("lrp-epsilon-for-zplus", lambda: tfxai.LRP(cnn(), rule="zplus", epsilon=0.1), E, r"`epsilon` does not apply to rule='zplus'"),
     ("lrp-swish (was: no LRP)", lambda: tfxai.LRP(swish_model()), E, r"LRP has no rule for 1 layer.*'swishy/activation'"),
     ("lrp-zbox-without-a-first-layer", lambda: tfxai.LRP(pooled_first(), composite="epsilon_gamma_box"), E, r"zbox rule needs a first Conv/Dense layer"),
+    ("same-layer-names (was: Keras' 'The name \"c\" is used 2 times')", lambda: tfxai.GradCAM(same_names())(X), E, r"different layers with the same name.*'c': \['c', 'inner/c'\].*set_weights"),
     # DeepLIFT (issue 19)
     ("deeplift-probability", lambda: tfxai.DeepLIFT(cnn(), output="probability"), E, r"logit\(x\) - logit\(x0\).*Received: output='probability'"),
     ("deeplift-output-typo", lambda: tfxai.DeepLIFT(cnn(), output="logits"), E, r"output.*'logit'"),

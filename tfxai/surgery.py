@@ -608,6 +608,32 @@ def linear_view(layer: keras.layers.Layer) -> keras.layers.Layer:
     return LinearView(layer)
 
 
+def check_unique_names(model: keras.Model) -> None:
+    """Refuse a model two of whose leaf layers share a name (an outer layer and one inside a nested model).
+
+    The rebuilt models (:func:`logits_model`, :func:`expose`) hold the leaf
+    layers of every nested model side by side, and Keras needs the names in one
+    model to be unique; without this check Keras' own error ("The name ... is
+    used 2 times") comes from deep inside a rebuild.
+
+    Raises:
+        UnsupportedModelError: naming every clash with the layers' paths.
+    """
+    paths: dict = {}
+    for call in read_graph(model).calls:
+        layers = paths.setdefault(call.layer.name, {})
+        layers.setdefault(id(call.layer), call.path)
+    clashes = {name: sorted(found.values()) for name, found in paths.items() if len(found) > 1}
+    if clashes:
+        shown = "; ".join(f"{name!r}: {where}" for name, where in list(clashes.items())[:5])
+        raise UnsupportedModelError(
+            f"Model {model.name!r} has different layers with the same name ({shown}). tfxai rebuilds the model from "
+            "its own layers (logits without the softmax, CAM layers, T-Grad, LRP, DeepLIFT...), and Keras needs "
+            "unique layer names in one model. Give the layers distinct `name=`s when building the model (for a "
+            "trained model: rebuild it with new names and copy the weights with `set_weights`)."
+        )
+
+
 def logits_model(model: keras.Model, final: Any = None, *, logits_layer: Any = None, dtype: Any = None) -> keras.Model:
     """A model ``images -> logits`` sharing `model`'s layers and variables.
 
@@ -625,6 +651,7 @@ def logits_model(model: keras.Model, final: Any = None, *, logits_layer: Any = N
         return model
     if logits_layer is not None:
         return expose(model, [], logits_layer=logits_layer, dtype=dtype)
+    check_unique_names(model)
     inputs = new_input(model, dtype)
     outputs = replay(model, inputs, Rules([(is_layer(final), strip_activation)]))
     return keras.Model(inputs, outputs, name=f"{model.name}_logits")
@@ -639,6 +666,7 @@ def expose(model: keras.Model, layers: list[Any], *, final: Any = None, logits_l
     given) called without its activation, or the output of `logits_layer`.
     Layers and variables are shared with `model`; the input takes `dtype`.
     """
+    check_unique_names(model)
     wanted = list(layers) + ([logits_layer] if logits_layer is not None else [])
     recorded: dict[int, Any] = {}
 
