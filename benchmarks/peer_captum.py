@@ -45,13 +45,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+import _peers  # noqa: E402 - benchmarks/_peers.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "peers" / "captum_deeplift.json"
@@ -274,20 +273,12 @@ def compare(folder: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", choices=("tfxai", "torch"), default="tfxai")
-    parser.add_argument("--folder", default=None)
-    parser.add_argument("--torch-python", default="/tmp/peer-torch/bin/python")
+    _peers.add_arguments(parser, "torch", "/tmp/peer-torch/bin/python")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULT.relative_to(ROOT)}")
     args = parser.parse_args()
-    if args.side == "torch":
-        torch_side(Path(args.folder))
+    report = _peers.run(args, "torch", __file__, tfxai_side, torch_side, compare)
+    if report is None:
         return
-    folder = Path(args.folder or tempfile.mkdtemp(prefix="tfxai_peer_"))
-    folder.mkdir(parents=True, exist_ok=True)
-    tfxai_side(folder)
-    subprocess.run([args.torch_python, __file__, "--side", "torch", "--folder", str(folder)], check=True,
-                   env={**os.environ})
-    report = compare(folder)
     print(json.dumps(report, indent=2))
     if not args.no_write:
         RESULT.write_text(json.dumps(report, indent=2) + "\n")

@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import types
 from pathlib import Path
 
 import numpy as np
+
+import _peers  # noqa: E402 - benchmarks/_peers.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 KEPT = (30, 60, 80)  # pytorch-grad-cam percentiles (kept); tfxai removes 100 - p percent
@@ -172,19 +171,10 @@ def compare(folder: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", choices=("tfxai", "torch"), default="tfxai")
-    parser.add_argument("--folder", default=None)
-    parser.add_argument("--torch-python", default="/work/venv-torch/bin/python")
-    args = parser.parse_args()
-    if args.side == "torch":
-        torch_side(Path(args.folder))
-        return
-    folder = Path(args.folder or tempfile.mkdtemp(prefix="tfxai_peer_"))
-    folder.mkdir(parents=True, exist_ok=True)
-    tfxai_side(folder)
-    subprocess.run([args.torch_python, __file__, "--side", "torch", "--folder", str(folder)], check=True,
-                   env={**os.environ})
-    print(json.dumps(compare(folder), indent=2))
+    _peers.add_arguments(parser, "torch", "/work/venv-torch/bin/python")
+    report = _peers.run(parser.parse_args(), "torch", __file__, tfxai_side, torch_side, compare)
+    if report is not None:
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+import _peers  # noqa: E402 - benchmarks/_peers.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_NOISE = 32
@@ -161,19 +160,11 @@ def compare(folder: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", choices=("tfxai", "xplique"), default="tfxai")
-    parser.add_argument("--folder", default=None)
-    parser.add_argument("--xplique-python", default="/work/venv-xplique/bin/python")
-    args = parser.parse_args()
-    if args.side == "xplique":
-        xplique_side(Path(args.folder))
-        return
-    folder = Path(args.folder or tempfile.mkdtemp(prefix="tfxai_peer_"))
-    folder.mkdir(parents=True, exist_ok=True)
-    tfxai_side(folder)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    subprocess.run([args.xplique_python, __file__, "--side", "xplique", "--folder", str(folder)], check=True, env=env)
-    print(json.dumps(compare(folder), indent=2))
+    _peers.add_arguments(parser, "xplique", "/work/venv-xplique/bin/python")
+    report = _peers.run(parser.parse_args(), "xplique", __file__, tfxai_side, xplique_side, compare,
+                        env={"TF_CPP_MIN_LOG_LEVEL": "3"})
+    if report is not None:
+        print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+import _peers  # noqa: E402 - benchmarks/_peers.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Keras' default. Zennit's MergeBatchNorm leaves the BN's eps in place when it turns the BN into the
@@ -263,21 +262,14 @@ def compare(folder: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--side", choices=("tfxai", "torch"), default="tfxai")
-    parser.add_argument("--folder", default=None)
-    parser.add_argument("--torch-python", default="/tmp/peer-torch/bin/python")
+    _peers.add_arguments(parser, "torch", "/tmp/peer-torch/bin/python")
     parser.add_argument("--keep-bn-eps", action="store_true", help="give Zennit the BNs' eps (see BN_EPSILON)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "peers" / "zennit.json"))
     args = parser.parse_args()
-    if args.side == "torch":
-        torch_side(Path(args.folder), args.keep_bn_eps)
+    report = _peers.run(args, "torch", __file__, tfxai_side, lambda folder: torch_side(folder, args.keep_bn_eps),
+                        compare, extra=("--keep-bn-eps",) if args.keep_bn_eps else ())
+    if report is None:
         return
-    folder = Path(args.folder or tempfile.mkdtemp(prefix="tfxai_peer_"))
-    folder.mkdir(parents=True, exist_ok=True)
-    tfxai_side(folder)
-    subprocess.run([args.torch_python, __file__, "--side", "torch", "--folder", str(folder)]
-                   + (["--keep-bn-eps"] if args.keep_bn_eps else []), check=True, env={**os.environ})
-    report = compare(folder)
     report["zennit_bn_eps"] = "kept (Zennit's merged BN is x / sqrt(1 + eps))" if args.keep_bn_eps else \
         "0, running_var + eps (same forward; exact identity after Zennit's merge)"
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
